@@ -1,0 +1,66 @@
+-- jiwad configuration.
+--
+-- This file is a Lua 5.4 chunk that returns one table. It runs in a sandbox:
+-- only `string`, `table`, `math` and the basic functions (pairs, ipairs,
+-- tostring, tonumber, type, select, error, assert, next, raw*) exist; there
+-- is no io, os, require, load or print, reading an undefined global is an
+-- error, and a runaway loop or a huge string stops the load. You may use
+-- locals, arithmetic and loops to build the table.
+--
+-- Every key is checked: an unknown key, a wrong type or an out-of-range
+-- value refuses to start the daemon, with a message naming the key.
+-- Relative paths are resolved against the directory of this file.
+
+return {
+  -- Worker event loops (threads running actors). 0 = one per CPU core.
+  -- Range 0..1024.
+  workers = 0,
+
+  -- Directory holding the compiled plugins (<plugin>.so). Must exist:
+  -- build the plugins first (cmake --build build).
+  plugin_dir = "../build/plugins",
+
+  -- Directory for runtime files: copies of loaded plugins, sockets.
+  -- Created by the daemon if missing.
+  state_dir = "../build/state",
+
+  log = {
+    -- Least severe level written: "error" | "warn" | "info" | "debug".
+    level = "info",
+    -- "text" for humans, "json" (one object per line) for log shippers.
+    format = "text",
+  },
+
+  runtime = {
+    -- Default deadline of an ask, in ms, when the asker gives none.
+    -- Range 1..3600000.
+    ask_timeout_ms = 30000,
+    -- Default bound of each actor's mailbox; a full mailbox refuses new
+    -- messages (JIWA_EBUSY). Range 1..100000000.
+    mailbox_max = 10000,
+    -- Restart delay after a crash: starts at the min and doubles up to the
+    -- max. Ranges 0..3600000 and 0..86400000; max must be >= min.
+    restart_backoff_min_ms = 100,
+    restart_backoff_max_ms = 30000,
+    -- Restarts in a row before an actor is given up on. 0 = never give up.
+    restart_max = 0,
+    -- How long a plugin version replaced by a reload may finish its
+    -- in-flight work, in ms. Range 0..3600000.
+    drain_timeout_ms = 30000,
+    -- Reload a plugin when its .so in plugin_dir changes.
+    watch_plugins = false,
+  },
+
+  -- Plugin instances. Each entry:
+  --   name        unique actor name, 1-63 characters of a-z 0-9 _ -
+  --               (required)
+  --   plugin      plugin to load: <plugin_dir>/<plugin>.so (required)
+  --   worker      worker loop index to pin the actor to; -1 = round robin
+  --               (default -1)
+  --   mailbox_max mailbox bound; 0 = runtime.mailbox_max (default 0)
+  --   config      the plugin's own settings, checked against its schema
+  --               when it loads (`jiwad --plugin-help <plugin>` lists them)
+  actors = {
+    { name = "echo", plugin = "echo", config = { greeting = "halo" } },
+  },
+}

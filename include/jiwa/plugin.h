@@ -1,0 +1,393 @@
+/**
+ * @file plugin.h
+ * @brief The jiwa plugin SDK: descriptor, host function table, config schema.
+ *
+ * A plugin is a shared object exporting one function, jiwa_plugin_entry_v1,
+ * that receives the host's function table and returns a static descriptor.
+ * The smallest complete plugin is plugins/template/template.c.
+ *
+ * Caveats:
+ *  - Every callback of an actor runs on that actor's worker loop, one at a
+ *    time: a plugin needs no locks for its context. Host functions must be
+ *    called from that loop too, never from a queue_work `work` function
+ *    (which runs on the thread pool) and never from another thread.
+ *  - Messages handed to a callback are *borrowed for that call*. To keep one
+ *    (say, to reply later) take a reference with jiwa_msg_retain() and drop
+ *    it with jiwa_msg_release().
+ *  - Bodies are msgpack bytes; read them with jiwa/mp.h, build them with a
+ *    jiwa_mp_writer_t. Host functions copy the body you pass; you keep
+ *    ownership of your buffer.
+ *  - A function that returns an error never calls its callback; one that
+ *    returns 0 calls it exactly once (asks: the reply or an error, which may
+ *    be JIWA_ETIMEDOUT or, when the actor is being unloaded, JIWA_ECANCELED).
+ *  - Plugins link nothing from the host: every host service is reached
+ *    through the table, via the jiwa_* inline wrappers below.
+ */
+#ifndef JIWA_PLUGIN_H
+#define JIWA_PLUGIN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+#include "mp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** ABI major: a plugin built for another major is refused. */
+#define JIWA_ABI_MAJOR 1
+/** ABI minor: grows when fields are appended to the host table. */
+#define JIWA_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define JIWA_PLUGIN_EXPORT __attribute__((visibility("default")))
+#define JIWA_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define JIWA_PLUGIN_EXPORT
+#define JIWA_PRINTF(f, a)
+#endif
+
+/** An immutable, refcounted message (envelope + msgpack body). Opaque. */
+typedef struct jiwa_msg jiwa_msg_t;
+/** The running actor a callback is acting for. Opaque, owned by the host. */
+typedef struct jiwa_actor jiwa_actor_t;
+
+/** What a message is, in the tell/ask/stream protocol. */
+typedef enum {
+  JIWA_MSG_TELL = 1, /**< fire and forget */
+  JIWA_MSG_ASK = 2,  /**< expects exactly one final reply or error */
+  JIWA_MSG_DELTA = 3, /**< one part of a streamed reply (type "*.delta") */
+  JIWA_MSG_REPLY = 4, /**< the final reply to an ask */
+  JIWA_MSG_ERROR = 5  /**< the final reply, as an error (code + text) */
+} jiwa_msg_kind_t;
+
+/** Log levels. */
+typedef enum {
+  JIWA_LOG_ERROR = 0,
+  JIWA_LOG_WARN = 1,
+  JIWA_LOG_INFO = 2,
+  JIWA_LOG_DEBUG = 3
+} jiwa_log_level_t;
+
+/* ---- config schema ------------------------------------------------------ */
+
+/** Types a config field may have, and the C type stored at its offset. */
+typedef enum {
+  JIWA_CFG_STR = 1, /**< char * (host-owned, valid until fini returns) */
+  JIWA_CFG_INT,     /**< int64_t */
+  JIWA_CFG_BOOL,    /**< int (0 or 1) */
+  JIWA_CFG_DOUBLE,  /**< double */
+  /** char *: the config names an environment variable, the field receives
+   *  its value. The value is a secret: never logged, never in stats. */
+  JIWA_CFG_SECRET_ENV,
+  /** jiwa_cfg_raw_t: any value (list, table) kept as msgpack bytes
+   *  (host-owned copy, valid until fini returns). */
+  JIWA_CFG_RAW
+} jiwa_cfg_type_t;
+
+/** Storage of a JIWA_CFG_RAW field. */
+typedef struct {
+  const void *data; /**< msgpack bytes, NULL when unset */
+  size_t len;
+} jiwa_cfg_raw_t;
+
+/** Field flags. */
+#define JIWA_CFG_REQUIRED 1u
+
+/**
+ * One entry of a plugin's declarative config map. A table of these,
+ * terminated by an entry with key == NULL, validates the instance config
+ * (unknown keys, types, ranges, required), fills the plugin context struct
+ * before init, and prints the plugin's help (`jiwad --plugin-help NAME`).
+ */
+typedef struct jiwa_cfg_field {
+  jiwa_cfg_type_t type;
+  const char *key;
+  /** Default as text ("30", "true", "0.7", "hello"); NULL = no default. */
+  const char *def;
+  /** offsetof(your_ctx_struct, member) */
+  size_t offset;
+  unsigned flags;
+  /** Inclusive range for INT and DOUBLE; ignored when min == max. */
+  double min, max;
+  const char *desc;
+} jiwa_cfg_field_t;
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+/** Receives the reply (kind REPLY or ERROR) or a DELTA of an ask. Called
+ *  once per delta and exactly once with the final message. */
+typedef void (*jiwa_reply_cb)(jiwa_actor_t *self, void *ctx,
+                              const jiwa_msg_t *reply, void *ud);
+/** A timer fired. */
+typedef void (*jiwa_timer_cb)(jiwa_actor_t *self, void *ctx, void *ud);
+/** Runs on the thread pool: may block, must not call any host function. */
+typedef void (*jiwa_work_fn)(void *ud);
+/** Runs back on the actor's loop after a work function; status is 0 or
+ *  JIWA_ECANCELED. */
+typedef void (*jiwa_done_cb)(jiwa_actor_t *self, void *ctx, int status,
+                             void *ud);
+
+/* ---- the host table ----------------------------------------------------- */
+
+/**
+ * Services the host offers a plugin. Versioned: fields are only ever
+ * appended; `size` is sizeof the table the host was built with, so a plugin
+ * built for a newer minor checks `size` before using a newer field.
+ */
+typedef struct jiwa_host {
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  uint32_t size;
+
+  /* messages (all borrowed views valid as long as the message is) */
+  const char *(*msg_type)(const jiwa_msg_t *m);
+  jiwa_msg_kind_t (*msg_kind)(const jiwa_msg_t *m);
+  const void *(*msg_body)(const jiwa_msg_t *m, size_t *len);
+  uint64_t (*msg_id)(const jiwa_msg_t *m);
+  const char *(*msg_sender)(const jiwa_msg_t *m);
+  /** Absolute deadline in ms (jiwa_now_ms clock), 0 = none. */
+  uint64_t (*msg_deadline)(const jiwa_msg_t *m);
+  /** For JIWA_MSG_ERROR: the code (negative) and a borrowed text. */
+  int (*msg_error)(const jiwa_msg_t *m, const char **text);
+  jiwa_msg_t *(*msg_retain)(const jiwa_msg_t *m);
+  void (*msg_release)(jiwa_msg_t *m);
+
+  /* actor protocol */
+  int (*tell)(jiwa_actor_t *self, const char *to, const char *type,
+              const void *body, size_t len);
+  int (*ask)(jiwa_actor_t *self, const char *to, const char *type,
+             const void *body, size_t len, uint32_t timeout_ms,
+             jiwa_reply_cb cb, void *ud);
+  int (*reply)(jiwa_actor_t *self, const jiwa_msg_t *req, const char *type,
+               const void *body, size_t len);
+  int (*stream)(jiwa_actor_t *self, const jiwa_msg_t *req, const char *type,
+                const void *body, size_t len);
+  int (*reply_error)(jiwa_actor_t *self, const jiwa_msg_t *req, int code,
+                     const char *text);
+
+  /* timers and work */
+  int (*timer_start)(jiwa_actor_t *self, uint64_t after_ms, uint64_t repeat_ms,
+                     jiwa_timer_cb cb, void *ud, uint64_t *id);
+  int (*timer_stop)(jiwa_actor_t *self, uint64_t id);
+  int (*queue_work)(jiwa_actor_t *self, jiwa_work_fn work, jiwa_done_cb done,
+                    void *ud);
+
+  /* observability */
+  void (*vlog)(jiwa_actor_t *self, int level, const char *fmt, va_list ap);
+  void (*count)(jiwa_actor_t *self, const char *name, int64_t delta);
+  void (*observe_ms)(jiwa_actor_t *self, const char *name, double ms);
+
+  /* misc */
+  uint64_t (*now_ms)(void);
+  const char *(*self_name)(jiwa_actor_t *self);
+} jiwa_host_t;
+
+/* ---- the descriptor ----------------------------------------------------- */
+
+/**
+ * What a plugin is. Static, owned by the plugin, must outlive the plugin's
+ * unload. `size` is sizeof(jiwa_plugin_desc_t) as the plugin compiled it.
+ */
+typedef struct jiwa_plugin_desc {
+  uint32_t abi_major; /**< JIWA_ABI_MAJOR */
+  uint32_t abi_minor; /**< JIWA_ABI_MINOR */
+  uint32_t size;      /**< sizeof(jiwa_plugin_desc_t) */
+  const char *name;
+  const char *version;
+  const char *description;
+  /** Config map, terminated by {0}; may be NULL for no settings. */
+  const jiwa_cfg_field_t *config;
+  /** Size of the plugin context. The host allocates it zeroed, fills it from
+   *  the config map, passes it to every callback, frees it after fini. */
+  size_t ctx_size;
+  /** Called once on the actor's loop. Return 0, or a negative code: the
+   *  supervisor reports it and retries with backoff. */
+  int (*init)(jiwa_actor_t *self, void *ctx);
+  /** One message at a time. A negative return means the actor broke: it is
+   *  reported, finished and restarted with backoff. */
+  int (*receive)(jiwa_actor_t *self, void *ctx, const jiwa_msg_t *msg);
+  /** Optional: this instance was replaced by a reload; stop repeating timers
+   *  and finish what is in flight. No new messages will arrive. */
+  void (*drain)(jiwa_actor_t *self, void *ctx);
+  /** Called once when nothing of the instance remains in flight (or when the
+   *  drain deadline passed). Free what init allocated. */
+  void (*fini)(jiwa_actor_t *self, void *ctx);
+} jiwa_plugin_desc_t;
+
+/** Name of the exported entry point, looked up with dlsym. */
+#define JIWA_PLUGIN_ENTRY_SYMBOL "jiwa_plugin_entry_v1"
+/** Name of the exported ABI stamp {major, minor, sizeof descriptor}: the
+ *  loader reads it before calling anything in the plugin. */
+#define JIWA_PLUGIN_ABI_SYMBOL "jiwa_plugin_abi_v1"
+
+/** Signature of the entry point. */
+typedef const jiwa_plugin_desc_t *(*jiwa_plugin_entry_fn)(
+    const jiwa_host_t *host);
+
+/**
+ * The host table this module was given. Each plugin .so has its own copy
+ * (hidden visibility); JIWA_PLUGIN() defines and fills it.
+ */
+extern const jiwa_host_t *jiwa__host;
+
+/**
+ * Define the entry point of a plugin whose descriptor is @p desc.
+ * Use exactly once per plugin, at file scope.
+ */
+#define JIWA_PLUGIN(desc)                                                      \
+  __attribute__((visibility("hidden"))) const jiwa_host_t *jiwa__host;         \
+  JIWA_PLUGIN_EXPORT extern const uint32_t jiwa_plugin_abi_v1[3];              \
+  JIWA_PLUGIN_EXPORT const uint32_t jiwa_plugin_abi_v1[3] = {                  \
+      JIWA_ABI_MAJOR, JIWA_ABI_MINOR, (uint32_t)sizeof(jiwa_plugin_desc_t)};   \
+  JIWA_PLUGIN_EXPORT const jiwa_plugin_desc_t *jiwa_plugin_entry_v1(           \
+      const jiwa_host_t *host);                                                \
+  JIWA_PLUGIN_EXPORT const jiwa_plugin_desc_t *jiwa_plugin_entry_v1(           \
+      const jiwa_host_t *host) {                                               \
+    jiwa__host = host;                                                         \
+    return &(desc);                                                            \
+  }
+
+/** Fill the ABI fields of a descriptor initialiser. */
+#define JIWA_DESC_HEADER                                                       \
+  .abi_major = JIWA_ABI_MAJOR, .abi_minor = JIWA_ABI_MINOR,                    \
+  .size = sizeof(jiwa_plugin_desc_t)
+
+/* ---- inline wrappers: what plugin code calls ---------------------------- */
+
+/** @brief Message type ("llm.complete"). Borrowed, lives with @p m. */
+static inline const char *jiwa_msg_type(const jiwa_msg_t *m) {
+  return jiwa__host->msg_type(m);
+}
+/** @brief tell / ask / delta / reply / error. */
+static inline jiwa_msg_kind_t jiwa_msg_kind(const jiwa_msg_t *m) {
+  return jiwa__host->msg_kind(m);
+}
+/** @brief msgpack body (borrowed, lives with @p m); *len gets its size. */
+static inline const void *jiwa_msg_body(const jiwa_msg_t *m, size_t *len) {
+  return jiwa__host->msg_body(m, len);
+}
+/** @brief Correlation id: the ask's id, shared by its deltas and reply. */
+static inline uint64_t jiwa_msg_id(const jiwa_msg_t *m) {
+  return jiwa__host->msg_id(m);
+}
+/** @brief Sender actor name ("" for external clients). Borrowed. */
+static inline const char *jiwa_msg_sender(const jiwa_msg_t *m) {
+  return jiwa__host->msg_sender(m);
+}
+/** @brief Absolute deadline (ms, jiwa_now_ms clock) or 0. */
+static inline uint64_t jiwa_msg_deadline(const jiwa_msg_t *m) {
+  return jiwa__host->msg_deadline(m);
+}
+/** @brief Error code and text of an ERROR message (0 for other kinds). */
+static inline int jiwa_msg_error(const jiwa_msg_t *m, const char **text) {
+  return jiwa__host->msg_error(m, text);
+}
+/** @brief Take a reference; the message stays valid until released. */
+static inline jiwa_msg_t *jiwa_msg_retain(const jiwa_msg_t *m) {
+  return jiwa__host->msg_retain(m);
+}
+/** @brief Drop a reference taken with jiwa_msg_retain. */
+static inline void jiwa_msg_release(jiwa_msg_t *m) {
+  jiwa__host->msg_release(m);
+}
+/** @brief Look a string field up in a message body. See jiwa_mp_get_str. */
+static inline int jiwa_msg_get_str(const jiwa_msg_t *m, const char *key,
+                                   const char **s, size_t *slen) {
+  size_t len;
+  const void *b = jiwa_msg_body(m, &len);
+  return jiwa_mp_get_str(b, len, key, s, slen);
+}
+/** @brief Look an integer field up in a message body. */
+static inline int jiwa_msg_get_int(const jiwa_msg_t *m, const char *key,
+                                   int64_t *out) {
+  size_t len;
+  const void *b = jiwa_msg_body(m, &len);
+  return jiwa_mp_get_int(b, len, key, out);
+}
+
+/**
+ * @brief Fire and forget. The body is copied.
+ * @return 0, JIWA_ENOENT (no actor @p to), JIWA_EBUSY (its mailbox is full).
+ */
+static inline int jiwa_tell(jiwa_actor_t *self, const char *to,
+                            const char *type, const void *body, size_t len) {
+  return jiwa__host->tell(self, to, type, body, len);
+}
+/**
+ * @brief Ask @p to and get exactly one final reply (or error) in @p cb,
+ * preceded by zero or more deltas, on this actor's loop.
+ * @param timeout_ms deadline from now; 0 uses the runtime default.
+ * @return 0 (cb will run) or an error (cb will not run).
+ */
+static inline int jiwa_ask(jiwa_actor_t *self, const char *to,
+                           const char *type, const void *body, size_t len,
+                           uint32_t timeout_ms, jiwa_reply_cb cb, void *ud) {
+  return jiwa__host->ask(self, to, type, body, len, timeout_ms, cb, ud);
+}
+/**
+ * @brief Final reply to an ask (@p req is the ask message, borrowed).
+ * Replying to a message that was not an ask, or twice, is JIWA_ESTATE;
+ * a reply after the asker's deadline is dropped and counted (returns 0).
+ */
+static inline int jiwa_reply(jiwa_actor_t *self, const jiwa_msg_t *req,
+                             const char *type, const void *body, size_t len) {
+  return jiwa__host->reply(self, req, type, body, len);
+}
+/** @brief One streamed part of the reply to @p req; finish with jiwa_reply. */
+static inline int jiwa_stream(jiwa_actor_t *self, const jiwa_msg_t *req,
+                              const char *type, const void *body, size_t len) {
+  return jiwa__host->stream(self, req, type, body, len);
+}
+/** @brief Final reply as an error (negative @p code, text copied). */
+static inline int jiwa_reply_error(jiwa_actor_t *self, const jiwa_msg_t *req,
+                                   int code, const char *text) {
+  return jiwa__host->reply_error(self, req, code, text);
+}
+/** @brief One-shot (repeat_ms 0) or repeating timer; *id for timer_stop. */
+static inline int jiwa_timer_start(jiwa_actor_t *self, uint64_t after_ms,
+                                   uint64_t repeat_ms, jiwa_timer_cb cb,
+                                   void *ud, uint64_t *id) {
+  return jiwa__host->timer_start(self, after_ms, repeat_ms, cb, ud, id);
+}
+/** @brief Stop a timer; its callback will not run again. */
+static inline int jiwa_timer_stop(jiwa_actor_t *self, uint64_t id) {
+  return jiwa__host->timer_stop(self, id);
+}
+/** @brief Run @p work on the thread pool, then @p done on this loop. */
+static inline int jiwa_queue_work(jiwa_actor_t *self, jiwa_work_fn work,
+                                  jiwa_done_cb done, void *ud) {
+  return jiwa__host->queue_work(self, work, done, ud);
+}
+/** @brief Log one line attributed to this actor. */
+static inline JIWA_PRINTF(3, 4) void jiwa_log(jiwa_actor_t *self, int level,
+                                              const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  jiwa__host->vlog(self, level, fmt, ap);
+  va_end(ap);
+}
+/** @brief Add @p delta to this actor's counter @p name (created on use). */
+static inline void jiwa_count(jiwa_actor_t *self, const char *name,
+                              int64_t delta) {
+  jiwa__host->count(self, name, delta);
+}
+/** @brief Record a latency sample in this actor's histogram @p name. */
+static inline void jiwa_observe_ms(jiwa_actor_t *self, const char *name,
+                                   double ms) {
+  jiwa__host->observe_ms(self, name, ms);
+}
+/** @brief Monotonic milliseconds (the clock of message deadlines). */
+static inline uint64_t jiwa_now_ms(void) { return jiwa__host->now_ms(); }
+/** @brief This actor's configured name. Borrowed, lives with the actor. */
+static inline const char *jiwa_self_name(jiwa_actor_t *self) {
+  return jiwa__host->self_name(self);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* JIWA_PLUGIN_H */

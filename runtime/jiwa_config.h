@@ -1,0 +1,72 @@
+/**
+ * @file jiwa_config.h
+ * @brief The daemon's config file: a Lua table evaluated in a sandbox.
+ *
+ * The file is a Lua 5.4 chunk that returns one table (see config/jiwa.lua).
+ * It runs with no libraries but `string`, `table` and `math` (no io, os,
+ * require, load of bytecode), under an instruction budget and a memory cap,
+ * then the table is converted to msgpack and validated section by section
+ * with config maps (jiwa_cfgmap.h). The daemon never starts half-configured:
+ * any error aborts the load with a message naming the file, the key and the
+ * fix.
+ */
+#ifndef JIWA_CONFIG_H
+#define JIWA_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/** One `actors` entry: a plugin instance. */
+typedef struct jiwa_actor_conf {
+  char *name;           /**< unique actor name ("claude") */
+  char *plugin;         /**< plugin name; file is <plugin_dir>/<plugin>.so */
+  int64_t worker;       /**< worker index, -1 = round robin */
+  int64_t mailbox_max;  /**< 0 = runtime default */
+  void *settings;       /**< msgpack map of the plugin's settings (may be NULL) */
+  size_t settings_len;
+} jiwa_actor_conf_t;
+
+/** The whole validated config. Strings are owned; free with jiwa_conf_free. */
+typedef struct jiwa_conf {
+  char *path;         /**< absolute path of the file loaded */
+  char *dir;          /**< its directory: relative paths resolve against it */
+  int64_t workers;    /**< worker loops; 0 = number of cores */
+  char *plugin_dir;   /**< absolute, resolved against dir */
+  char *state_dir;    /**< absolute: runtime files (plugin copies, sockets) */
+  /* log = { level = "info", format = "text"|"json" } */
+  char *log_level;
+  char *log_format;
+  /* runtime = { ... } */
+  int64_t ask_timeout_ms;      /**< default ask deadline */
+  int64_t mailbox_max;         /**< default per-actor mailbox bound */
+  int64_t restart_backoff_min_ms;
+  int64_t restart_backoff_max_ms;
+  int64_t restart_max;         /**< restarts in a row before giving up, 0 = never */
+  int64_t drain_timeout_ms;    /**< how long an old plugin version may drain */
+  int watch_plugins;           /**< reload on file change in plugin_dir */
+  size_t n_actors;
+  jiwa_actor_conf_t *actors;
+} jiwa_conf_t;
+
+/**
+ * @brief Load, evaluate and validate the config file at @p path.
+ * @param out filled on success; zeroed on error.
+ * @param err one human-readable line: "<file>: <key>: <problem>; <fix>".
+ * @return 0, JIWA_ECONFIG, JIWA_ENOENT (no file) or JIWA_ENOMEM.
+ */
+int jiwa_conf_load(const char *path, jiwa_conf_t *out, char *err,
+                   size_t errlen);
+
+/** @brief Release everything a jiwa_conf_t owns (idempotent). */
+void jiwa_conf_free(jiwa_conf_t *c);
+
+/**
+ * @brief Evaluate a Lua table constructor (e.g. "{ k = 1, t = {'a'} }") in
+ * the same sandbox and return it as msgpack. Used by the plugin test harness.
+ * @param out malloc'd msgpack bytes, owned by the caller (free()).
+ * @return 0 or JIWA_ECONFIG with @p err set.
+ */
+int jiwa_conf_table_to_mp(const char *chunk, const char *chunkname, void **out,
+                          size_t *outlen, char *err, size_t errlen);
+
+#endif
