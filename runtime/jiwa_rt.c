@@ -680,7 +680,10 @@ static void owed_done(jiwa_slot_t *s) {
   jiwa__slot_release(s);
 }
 
-/* Send a delta (final == 0) or the final message @p out (consumed). */
+/* Send a delta (final == 0) or the final message @p out (consumed).
+ * Called from plugin code: it must never finish a retired generation here
+ * (that would dlclose the code we return into); the runtime re-checks
+ * retired generations after each callback returns. */
 static int answer(jiwa_actor_t *self, const jiwa_msg_t *req, jiwa_msg_t *out,
                   int final) {
   jiwa_slot_t *s = req->slot;
@@ -711,8 +714,6 @@ static int answer(jiwa_actor_t *self, const jiwa_msg_t *req, jiwa_msg_t *out,
     owed_done(s);
     jiwa__slot_post(s, out);
     atomic_fetch_add_explicit(&a->m.replies_sent, 1, memory_order_relaxed);
-    if (self->state == GEN_RETIRED)
-      jiwa__gen_check(self);
     return 0;
   }
   jiwa__msg_release(out);
@@ -720,8 +721,6 @@ static int answer(jiwa_actor_t *self, const jiwa_msg_t *req, jiwa_msg_t *out,
     return JIWA_ESTATE;
   owed_done(s);
   atomic_fetch_add(&a->m.late_replies_dropped, 1);
-  if (self->state == GEN_RETIRED)
-    jiwa__gen_check(self);
   return 0;
 }
 

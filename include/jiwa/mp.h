@@ -88,7 +88,11 @@ static inline size_t jiwa_mp_reader_left(const jiwa_mp_reader_t *r) {
  *
  * Checks every declared length/count against the remaining bytes and depth
  * against @p max_depth (capped at JIWA_MP_MAX_DEPTH). Allocates nothing.
- * @param used  out: size of the object in bytes (may be NULL).
+ * Depth is the number of nested containers, empty ones included: a scalar
+ * is depth 0, `[]` depth 1, `[[]]` depth 2, so max_depth 0 admits scalars
+ * only. Bytes after the first object are ignored (see @p used).
+ * @param used  out: size of the object in bytes (may be NULL; untouched on
+ *              error).
  * @return 0, JIWA_EPROTO (truncated, reserved byte 0xc1, count larger than
  *         the remaining bytes) or JIWA_ETOOBIG (too deep).
  */
@@ -98,29 +102,41 @@ int jiwa_mp_scan(const void *buf, size_t len, unsigned max_depth,
 /**
  * @brief Read one header from @p r and advance past it. For str/bin/ext the
  * payload is consumed too; for array/map only the header is: the caller then
- * reads v.count (array) or 2*v.count (map) objects.
- * @return 0 or JIWA_EPROTO (truncated or reserved byte). On error @p r is
- *         left unchanged.
+ * reads v.count (array) or 2*v.count (map) objects. A count the remaining
+ * bytes cannot hold (each element needs at least one byte) is rejected here.
+ * @param out  may be NULL to just advance.
+ * @return 0 or JIWA_EPROTO (truncated, reserved byte, count too large). On
+ *         error @p r is left unchanged.
  */
 int jiwa_mp_next(jiwa_mp_reader_t *r, jiwa_mp_item_t *out);
 
 /**
  * @brief Skip one whole object (with its children), depth-bounded.
- * @return 0, JIWA_EPROTO or JIWA_ETOOBIG.
+ * Same checks as jiwa_mp_scan with JIWA_MP_MAX_DEPTH; linear time.
+ * @return 0, JIWA_EPROTO or JIWA_ETOOBIG. On error @p r is left unchanged.
  */
 int jiwa_mp_skip(jiwa_mp_reader_t *r);
 
 /**
  * @brief In a buffer holding a map, position @p at on the value of @p key.
- * @return 0, JIWA_ENOENT (no such key), JIWA_EINVAL (not a map) or
- *         JIWA_EPROTO (malformed).
+ *
+ * Keys compare as exact bytes against strlen(@p key); the first match wins
+ * (later duplicates are never looked at) and non-string keys are skipped.
+ * Entries before the match are validated as they are skipped, with one
+ * depth level less than the map itself; entries after it are not read.
+ * @param at  out: reader from the value to the end of @p buf (may be NULL).
+ * @return 0, JIWA_ENOENT (no such key), JIWA_EINVAL (not a map, or @p key
+ *         is NULL), JIWA_EPROTO (malformed) or JIWA_ETOOBIG (a skipped
+ *         entry nests too deep).
  */
 int jiwa_mp_map_find(const void *buf, size_t len, const char *key,
                      jiwa_mp_reader_t *at);
 
 /**
- * @brief Look up a string field of a map body.
- * @param s,slen out: borrowed pointer into @p buf (not NUL-terminated).
+ * @brief Look up a string field of a map body (as jiwa_mp_map_find).
+ * @param s,slen out: borrowed pointer into @p buf (not NUL-terminated);
+ *               either may be NULL. Outputs are untouched on error, here
+ *               and in the getters below.
  * @return 0, JIWA_ENOENT, JIWA_EINVAL (present but not a string) or
  *         JIWA_EPROTO.
  */
@@ -129,12 +145,16 @@ int jiwa_mp_get_str(const void *buf, size_t len, const char *key,
 
 /**
  * @brief Copy a string field into @p dst (NUL-terminated, truncation is an
- * error). @return as jiwa_mp_get_str, or JIWA_ETOOBIG if it does not fit.
+ * error). On any error, if @p dstlen > 0, @p dst is set to "".
+ * @return as jiwa_mp_get_str, or JIWA_ETOOBIG if len + 1 > @p dstlen.
  */
 int jiwa_mp_get_strcpy(const void *buf, size_t len, const char *key,
                        char *dst, size_t dstlen);
 
-/** @brief Integer field (int or uint that fits int64). Same errors. */
+/**
+ * @brief Integer field (int or uint that fits int64). Same errors; a uint
+ * above INT64_MAX or a float is JIWA_EINVAL.
+ */
 int jiwa_mp_get_int(const void *buf, size_t len, const char *key,
                     int64_t *out);
 

@@ -58,8 +58,8 @@ static int header(const uint8_t **pp, const uint8_t *end, jiwa_mp_item_t *it) {
   uint8_t b = *p++;
 
   /* Shapes shared by the switch below; 0 means "not used by this format". */
-  unsigned lenw = 0;     /* width of a length/count field */
-  uint64_t fixlen = 0;   /* fixext payload size */
+  unsigned lenw = 0;   /* width of a length/count field */
+  uint64_t fixlen = 0; /* fixext payload size */
   bool has_ext_type = false;
   uint64_t n;
 
@@ -263,8 +263,8 @@ static int skip_one(const uint8_t **pp, const uint8_t *end,
       /* Even an empty container counts: depth is about nesting, not size. */
       if (depth >= max_depth)
         return JIWA_ETOOBIG;
-      uint64_t n = it.type == JIWA_MP_MAP ? 2 * (uint64_t)it.v.count
-                                          : it.v.count;
+      uint64_t n =
+          it.type == JIWA_MP_MAP ? 2 * (uint64_t)it.v.count : it.v.count;
       if (n)
         owed[++depth] = n;
     }
@@ -390,8 +390,8 @@ int jiwa_mp_get_str(const void *buf, size_t len, const char *key,
   return 0;
 }
 
-int jiwa_mp_get_strcpy(const void *buf, size_t len, const char *key,
-                       char *dst, size_t dstlen) {
+int jiwa_mp_get_strcpy(const void *buf, size_t len, const char *key, char *dst,
+                       size_t dstlen) {
   const char *s;
   size_t slen;
   /* A failed call still leaves a valid (empty) C string behind. */

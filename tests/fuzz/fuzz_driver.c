@@ -34,9 +34,9 @@ __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 __attribute__((weak)) void __sanitizer_set_death_callback(void (*cb)(void));
 
 #define DEFAULT_ITERS 20000
-#define DEFAULT_SEED UINT64_C(0x6a697761)   /* "jiwa" */
-#define MAX_FILE (1u << 20)                 /* corpus files are truncated */
-#define MAX_MUTANT 4096                     /* mutants stay small and fast */
+#define DEFAULT_SEED UINT64_C(0x6a697761) /* "jiwa" */
+#define MAX_FILE (1u << 20)               /* corpus files are truncated */
+#define MAX_MUTANT 4096                   /* mutants stay small and fast */
 
 typedef struct {
   uint8_t *data;
@@ -142,7 +142,8 @@ static void install_crash_hooks(void) {
     __sanitizer_set_death_callback(dump_current);
 }
 
-/* ---- corpus --------------------------------------------------------------- */
+/* ---- corpus ---------------------------------------------------------------
+ */
 
 static void corpus_add(corpus_t *c, uint8_t *data, size_t size,
                        const char *path) {
@@ -256,7 +257,8 @@ static size_t load_corpus(const char *path, corpus_t *c) {
   return loaded;
 }
 
-/* ---- deterministic mutations ------------------------------------------------ */
+/* ---- deterministic mutations ------------------------------------------------
+ */
 
 static uint64_t rng_state;
 
@@ -444,8 +446,8 @@ int main(int argc, char **argv) {
     } else {
       n = below(64);
       for (size_t k = 0; k < n; k++)
-        buf[k] = below(4) ? (uint8_t)rnd()
-                          : interesting[below(sizeof interesting)];
+        buf[k] =
+            below(4) ? (uint8_t)rnd() : interesting[below(sizeof interesting)];
     }
     size_t rounds = 1 + below(4);
     for (size_t r = 0; r < rounds; r++)

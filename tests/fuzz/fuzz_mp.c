@@ -15,7 +15,7 @@
 #define CHECK(cond)                                                            \
   do {                                                                         \
     if (!(cond)) {                                                             \
-      fprintf(stderr, "fuzz_mp: invariant failed at line %d: %s\n", __LINE__, \
+      fprintf(stderr, "fuzz_mp: invariant failed at line %d: %s\n", __LINE__,  \
               #cond);                                                          \
       abort();                                                                 \
     }                                                                          \
@@ -78,8 +78,8 @@ static int walk(jiwa_mp_reader_t *r) {
       CHECK(it.v.b == 0 || it.v.b == 1);
     owed[depth]--;
     if (it.type == JIWA_MP_ARRAY || it.type == JIWA_MP_MAP) {
-      uint64_t n = it.type == JIWA_MP_MAP ? 2 * (uint64_t)it.v.count
-                                          : it.v.count;
+      uint64_t n =
+          it.type == JIWA_MP_MAP ? 2 * (uint64_t)it.v.count : it.v.count;
       /* Counts are checked against the remaining bytes up front. */
       CHECK(n <= jiwa_mp_reader_left(r));
       if (depth == JIWA_MP_MAX_DEPTH)
@@ -166,6 +166,13 @@ static void differential(const uint8_t *data, size_t size, size_t used) {
   msgpack_unpacked_destroy(&u);
 }
 
+/* A getter's expected result: the lookup's error, else type-match or EINVAL. */
+static int expected(int lookup_rc, int type_ok) {
+  if (lookup_rc)
+    return lookup_rc;
+  return type_ok ? 0 : JIWA_EINVAL;
+}
+
 /* Check every getter against what map_find + next say about the value. */
 static void lookup(const uint8_t *data, size_t size, const char *key,
                    int scan_rc, int top_rc, jiwa_mp_type_t top_type,
@@ -201,7 +208,7 @@ static void lookup(const uint8_t *data, size_t size, const char *key,
 
   const char *s = NULL;
   size_t slen = 0;
-  int want = vrc ? vrc : it.type == JIWA_MP_STR ? 0 : JIWA_EINVAL;
+  int want = expected(vrc, it.type == JIWA_MP_STR);
   CHECK(jiwa_mp_get_str(data, size, key, &s, &slen) == want);
   if (want == 0) {
     CHECK(s == it.v.s.ptr && slen == it.v.s.len);
@@ -222,28 +229,24 @@ static void lookup(const uint8_t *data, size_t size, const char *key,
 
   int64_t i = 0;
   int irc = jiwa_mp_get_int(data, size, key, &i);
-  want = vrc                                          ? vrc
-         : it.type == JIWA_MP_INT                     ? 0
-         : it.type == JIWA_MP_UINT && it.v.u <= (uint64_t)INT64_MAX ? 0
-                                                      : JIWA_EINVAL;
+  int fits = it.type == JIWA_MP_INT ||
+             (it.type == JIWA_MP_UINT && it.v.u <= (uint64_t)INT64_MAX);
+  want = expected(vrc, fits);
   CHECK(irc == want);
   if (irc == 0)
     CHECK(it.type == JIWA_MP_INT ? i == it.v.i : (uint64_t)i == it.v.u);
 
   double d = 0;
   int drc = jiwa_mp_get_double(data, size, key, &d);
-  want = vrc ? vrc
-         : it.type == JIWA_MP_INT || it.type == JIWA_MP_UINT ||
-                 it.type == JIWA_MP_FLOAT
-             ? 0
-             : JIWA_EINVAL;
+  want = expected(vrc, it.type == JIWA_MP_INT || it.type == JIWA_MP_UINT ||
+                           it.type == JIWA_MP_FLOAT);
   CHECK(drc == want);
   if (irc == 0)
     CHECK(drc == 0 && d == (double)i);
 
   int b = -1;
   int brc = jiwa_mp_get_bool(data, size, key, &b);
-  want = vrc ? vrc : it.type == JIWA_MP_BOOL ? 0 : JIWA_EINVAL;
+  want = expected(vrc, it.type == JIWA_MP_BOOL);
   CHECK(brc == want);
   if (brc == 0)
     CHECK(b == it.v.b);
@@ -314,10 +317,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   /* map lookups */
   jiwa_mp_item_t top;
+  memset(&top, 0, sizeof top);
   jiwa_mp_reader_init(&r, data, size);
   int top_rc = jiwa_mp_next(&r, &top);
-  static const char *const keys[] = {"", "a", "k", "name", "key",
-                                     "a-rather-long-key-that-is-absent"};
+  static const char *const keys[] = {
+      "", "a", "k", "name", "key", "a-rather-long-key-that-is-absent"};
   for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
     lookup(data, size, keys[k], scan_rc, top_rc, top.type, 0);
 

@@ -115,8 +115,8 @@ static int walk_with_next(const uint8_t *b, size_t n, size_t *used) {
     }
     owed[depth]--;
     if (it.type == JIWA_MP_ARRAY || it.type == JIWA_MP_MAP) {
-      uint64_t k = it.type == JIWA_MP_MAP ? 2 * (uint64_t)it.v.count
-                                          : it.v.count;
+      uint64_t k =
+          it.type == JIWA_MP_MAP ? 2 * (uint64_t)it.v.count : it.v.count;
       assert_true(k <= jiwa_mp_reader_left(&r));
       if (depth == JIWA_MP_MAX_DEPTH)
         return JIWA_ETOOBIG;
@@ -139,10 +139,13 @@ typedef struct {
 
 static void pk_init(pk_t *p) { jiwa_mp_writer_init(&p->w); }
 static void pk_free(pk_t *p) { jiwa_mp_writer_free(&p->w); }
-static const uint8_t *pk_data(pk_t *p) { return (const uint8_t *)p->w.sbuf.data; }
+static const uint8_t *pk_data(pk_t *p) {
+  return (const uint8_t *)p->w.sbuf.data;
+}
 static size_t pk_size(pk_t *p) { return p->w.sbuf.size; }
 
-/* ---- scalar formats -------------------------------------------------------- */
+/* ---- scalar formats --------------------------------------------------------
+ */
 
 static void test_positive_fixint(void **state) {
   for (unsigned v = 0; v <= 0x7f; v++) {
@@ -232,22 +235,14 @@ static void test_int_boundaries_packed(void **state) {
     int64_t i;
     uint8_t first;
   } cases[] = {
-      {0, 1, 0, 0, 0xcc},
-      {0, 1, UINT8_MAX, 0, 0xcc},
-      {0, 2, UINT16_MAX, 0, 0xcd},
-      {0, 4, UINT32_MAX, 0, 0xce},
-      {0, 8, UINT64_MAX, 0, 0xcf},
-      {0, 8, (uint64_t)INT64_MAX + 1, 0, 0xcf},
-      {1, 1, 0, INT8_MIN, 0xd0},
-      {1, 1, 0, INT8_MAX, 0xd0},
-      {1, 1, 0, -1, 0xd0},
-      {1, 2, 0, INT16_MIN, 0xd1},
-      {1, 2, 0, INT16_MAX, 0xd1},
-      {1, 4, 0, INT32_MIN, 0xd2},
-      {1, 4, 0, INT32_MAX, 0xd2},
-      {1, 8, 0, INT64_MIN, 0xd3},
-      {1, 8, 0, INT64_MAX, 0xd3},
-      {1, 8, 0, -1, 0xd3},
+      {0, 1, 0, 0, 0xcc},          {0, 1, UINT8_MAX, 0, 0xcc},
+      {0, 2, UINT16_MAX, 0, 0xcd}, {0, 4, UINT32_MAX, 0, 0xce},
+      {0, 8, UINT64_MAX, 0, 0xcf}, {0, 8, (uint64_t)INT64_MAX + 1, 0, 0xcf},
+      {1, 1, 0, INT8_MIN, 0xd0},   {1, 1, 0, INT8_MAX, 0xd0},
+      {1, 1, 0, -1, 0xd0},         {1, 2, 0, INT16_MIN, 0xd1},
+      {1, 2, 0, INT16_MAX, 0xd1},  {1, 4, 0, INT32_MIN, 0xd2},
+      {1, 4, 0, INT32_MAX, 0xd2},  {1, 8, 0, INT64_MIN, 0xd3},
+      {1, 8, 0, INT64_MAX, 0xd3},  {1, 8, 0, -1, 0xd3},
   };
   for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
     pk_t p;
@@ -255,17 +250,33 @@ static void test_int_boundaries_packed(void **state) {
     msgpack_packer *pk = &p.w.pk;
     if (cases[k].kind == 0) {
       switch (cases[k].width) {
-      case 1: msgpack_pack_fix_uint8(pk, (uint8_t)cases[k].u); break;
-      case 2: msgpack_pack_fix_uint16(pk, (uint16_t)cases[k].u); break;
-      case 4: msgpack_pack_fix_uint32(pk, (uint32_t)cases[k].u); break;
-      default: msgpack_pack_fix_uint64(pk, cases[k].u); break;
+      case 1:
+        msgpack_pack_fix_uint8(pk, (uint8_t)cases[k].u);
+        break;
+      case 2:
+        msgpack_pack_fix_uint16(pk, (uint16_t)cases[k].u);
+        break;
+      case 4:
+        msgpack_pack_fix_uint32(pk, (uint32_t)cases[k].u);
+        break;
+      default:
+        msgpack_pack_fix_uint64(pk, cases[k].u);
+        break;
       }
     } else {
       switch (cases[k].width) {
-      case 1: msgpack_pack_fix_int8(pk, (int8_t)cases[k].i); break;
-      case 2: msgpack_pack_fix_int16(pk, (int16_t)cases[k].i); break;
-      case 4: msgpack_pack_fix_int32(pk, (int32_t)cases[k].i); break;
-      default: msgpack_pack_fix_int64(pk, cases[k].i); break;
+      case 1:
+        msgpack_pack_fix_int8(pk, (int8_t)cases[k].i);
+        break;
+      case 2:
+        msgpack_pack_fix_int16(pk, (int16_t)cases[k].i);
+        break;
+      case 4:
+        msgpack_pack_fix_int32(pk, (int32_t)cases[k].i);
+        break;
+      default:
+        msgpack_pack_fix_int64(pk, cases[k].i);
+        break;
       }
     }
     assert_int_equal(pk_size(&p), 1 + cases[k].width);
@@ -310,8 +321,8 @@ static void test_float_big_endian(void **state) {
 }
 
 static void test_float_packed(void **state) {
-  static const double dv[] = {0.0, -0.0, 1e300, -1e-300, DBL_MIN, DBL_MAX,
-                              0.1, INFINITY, -INFINITY};
+  static const double dv[] = {0.0,     -0.0, 1e300,    -1e-300,  DBL_MIN,
+                              DBL_MAX, 0.1,  INFINITY, -INFINITY};
   static const float fv[] = {0.0f, 0.25f, -1e30f, FLT_MIN, FLT_MAX, 0.1f};
   for (size_t k = 0; k < sizeof dv / sizeof dv[0]; k++) {
     pk_t p;
@@ -335,7 +346,8 @@ static void test_float_packed(void **state) {
   }
 }
 
-/* ---- str / bin / ext ------------------------------------------------------- */
+/* ---- str / bin / ext -------------------------------------------------------
+ */
 
 typedef enum { RAW_STR, RAW_BIN, RAW_EXT } raw_kind_t;
 
@@ -447,7 +459,8 @@ static void test_raw_big_endian(void **state) {
   assert_memory_equal(it.v.s.ptr, "xyz", 3);
 }
 
-/* ---- containers ------------------------------------------------------------ */
+/* ---- containers ------------------------------------------------------------
+ */
 
 static void check_container(int is_map, uint32_t n, uint8_t want_first,
                             size_t want_hdr) {
@@ -530,12 +543,13 @@ static void test_container_big_endian(void **state) {
   assert_int_equal(bv, 1);
 }
 
-/* ---- scan / next / skip behaviour ------------------------------------------ */
+/* ---- scan / next / skip behaviour ------------------------------------------
+ */
 
 static void test_scan_used_and_trailing(void **state) {
   /* [1, "ab"] {"k": nil} 7 */
-  static const uint8_t b[] = {0x92, 0x01, 0xa2, 'a', 'b',
-                              0x81, 0xa1, 'k', 0xc0, 0x07};
+  static const uint8_t b[] = {0x92, 0x01, 0xa2, 'a',  'b',
+                              0x81, 0xa1, 'k',  0xc0, 0x07};
   size_t used = 0;
   assert_rc(jiwa_mp_scan(b, sizeof b, JIWA_MP_MAX_DEPTH, &used), 0);
   assert_int_equal(used, 5);
@@ -635,8 +649,8 @@ static void test_huge_declared_sizes(void **state) {
   EXPECT_BAD(JIWA_EPROTO, 0xbf, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
              'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v',
              'w', 'x', 'y', 'z', '0', '1', '2', '3');
-  EXPECT_BAD(JIWA_EPROTO, 0xd8, 0x01, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
-             12, 13, 14);
+  EXPECT_BAD(JIWA_EPROTO, 0xd8, 0x01, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+             13, 14);
   EXPECT_BAD(JIWA_EPROTO, 0x93, 0x01, 0x02);
   EXPECT_BAD(JIWA_EPROTO, 0x82, 0x01, 0x02, 0x03);
   /* Enough bytes for the count check, but the children are too long. */
@@ -758,8 +772,8 @@ static void test_corruption_every_offset(void **state) {
   pk_init(&p);
   pack_complex(&p);
   size_t n = pk_size(&p);
-  static const uint8_t vals[] = {0x00, 0x7f, 0x80, 0xc1, 0xdc, 0xdd,
-                                 0xde, 0xdf, 0xff, 0x9f};
+  static const uint8_t vals[] = {0x00, 0x7f, 0x80, 0xc1, 0xdc,
+                                 0xdd, 0xde, 0xdf, 0xff, 0x9f};
   for (size_t k = 0; k < n; k++) {
     for (size_t v = 0; v < sizeof vals; v++) {
       uint8_t *b = dup_exact(pk_data(&p), n);
@@ -779,7 +793,8 @@ static void test_corruption_every_offset(void **state) {
   pk_free(&p);
 }
 
-/* ---- depth ----------------------------------------------------------------- */
+/* ---- depth -----------------------------------------------------------------
+ */
 
 /* `depth` nested containers; each level also holds a scalar sibling. */
 static uint8_t *nested(unsigned depth, int maps, size_t *n) {
@@ -898,12 +913,12 @@ static void test_skip_large(void **state) {
   jiwa_mp_reader_init(&r, pk_data(&p), pk_size(&p));
   assert_rc(jiwa_mp_skip(&r), 0);
   assert_int_equal(jiwa_mp_reader_left(&r), 0);
-  assert_rc(jiwa_mp_scan(pk_data(&p), pk_size(&p), 15, &used),
-            JIWA_ETOOBIG);
+  assert_rc(jiwa_mp_scan(pk_data(&p), pk_size(&p), 15, &used), JIWA_ETOOBIG);
   pk_free(&p);
 }
 
-/* ---- map lookups ----------------------------------------------------------- */
+/* ---- map lookups -----------------------------------------------------------
+ */
 
 static void pack_lookup_doc(pk_t *p) {
   msgpack_packer *pk = &p->w.pk;
@@ -1172,7 +1187,8 @@ static void test_get_strcpy(void **state) {
   pk_free(&p);
 }
 
-/* ---- differential check against msgpack-c's own unpacker ------------------- */
+/* ---- differential check against msgpack-c's own unpacker -------------------
+ */
 
 static void compare_obj(jiwa_mp_reader_t *r, const msgpack_object *o) {
   jiwa_mp_item_t it;
@@ -1245,9 +1261,9 @@ static void test_matches_msgpack_c(void **state) {
   jiwa_mp_reader_init(&r, pk_data(&p), pk_size(&p));
   int objects = 0;
   while (off < pk_size(&p)) {
-    assert_int_equal(msgpack_unpack_next(&u, (const char *)pk_data(&p),
-                                         pk_size(&p), &off),
-                     MSGPACK_UNPACK_SUCCESS);
+    assert_int_equal(
+        msgpack_unpack_next(&u, (const char *)pk_data(&p), pk_size(&p), &off),
+        MSGPACK_UNPACK_SUCCESS);
     compare_obj(&r, &u.data);
     assert_int_equal((size_t)(r.p - pk_data(&p)), off);
     objects++;
