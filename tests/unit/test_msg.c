@@ -994,6 +994,35 @@ static void test_decode_skips_container_keys(void **state) {
   jiwa_mp_writer_free(&w);
 }
 
+/*
+ * A two-element array key must be skipped whole, with its value: otherwise
+ * its value is read as a key and a peer can make the decoder see fields that
+ * a correct reader of the same bytes would not ("t": "evil", "k": 1 below,
+ * where the real envelope says "t": "good", "k": 2).
+ */
+static void test_decode_nonstring_keys_cannot_smuggle_fields(void **state) {
+  (void)state;
+  static const uint8_t in[] = {
+      0x87,                               /* map of 7 */
+      0x92, 0x00, 0x00, 0xa1, 't',        /* [0, 0]: "t" */
+      0xa4, 'e', 'v', 'i', 'l', 0xa1, 'k', /* "evil": "k" */
+      0x01, 0xa1, 'b',                    /* 1: "b" */
+      0x80, 0xa3, 'p', 'a', 'd',          /* {}: "pad" */
+      0xa1, 't', 0xa4, 'g', 'o', 'o', 'd', /* "t": "good" */
+      0xa1, 'k', 0x02,                    /* "k": 2 */
+      0xa1, 'b', 0x80,                    /* "b": {} */
+  };
+  jiwa_msg_t *m;
+  char err[256];
+  int rc = decode(in, sizeof in, &m, err, sizeof err);
+  if (rc != 0)
+    print_error("decode: %s\n", err);
+  assert_rc(rc, 0);
+  assert_string_equal(m->type, "good");
+  assert_int_equal(m->kind, JIWA_MSG_ASK);
+  jiwa__msg_release(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_new_copies_strings_and_body),
@@ -1018,6 +1047,7 @@ int main(void) {
       cmocka_unit_test(test_decode_skips_unknown_keys),
       cmocka_unit_test(test_decode_skips_scalar_nonstring_keys),
       cmocka_unit_test(test_decode_skips_container_keys),
+      cmocka_unit_test(test_decode_nonstring_keys_cannot_smuggle_fields),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
