@@ -78,8 +78,8 @@ static void sb_where(sbuf_t *sb, const char *where, const char *key,
 
 /* "<where>: key '<key>': <fmt...>" */
 JIWA_PRINTF(6, 7)
-static void seterr(char *err, size_t errlen, const char *where,
-                   const char *key, size_t keylen, const char *fmt, ...) {
+static void seterr(char *err, size_t errlen, const char *where, const char *key,
+                   size_t keylen, const char *fmt, ...) {
   sbuf_t sb = {err, errlen, 0};
   if (err && errlen)
     err[0] = '\0';
@@ -340,8 +340,9 @@ static int get_int(const fctx_t *fc, const span_t *sp, int64_t *out) {
     v = it.v.i;
   } else if (it.type == JIWA_MP_UINT) {
     if (it.v.u > (uint64_t)INT64_MAX)
-      return ferr(fc, "value %llu does not fit a 64-bit integer; use a "
-                      "smaller value",
+      return ferr(fc,
+                  "value %llu does not fit a 64-bit integer; use a "
+                  "smaller value",
                   (unsigned long long)it.v.u);
     v = (int64_t)it.v.u;
   } else if (it.type == JIWA_MP_FLOAT) {
@@ -351,12 +352,14 @@ static int get_int(const fctx_t *fc, const span_t *sp, int64_t *out) {
       return ferr(fc, "expected integer, got a non-finite number; write a "
                       "whole number");
     if (d != trunc(d))
-      return ferr(fc, "expected integer, got fractional number %g; write a "
-                      "whole number",
+      return ferr(fc,
+                  "expected integer, got fractional number %g; write a "
+                  "whole number",
                   d);
     if (d < -9223372036854775808.0 || d >= 9223372036854775808.0)
-      return ferr(fc, "value %g does not fit a 64-bit integer; use a "
-                      "smaller value",
+      return ferr(fc,
+                  "value %g does not fit a 64-bit integer; use a "
+                  "smaller value",
                   d);
     v = (int64_t)d;
   } else {
@@ -434,8 +437,9 @@ static int get_text(const fctx_t *fc, const span_t *sp, const char **s,
     return rc;
   if (it.type != JIWA_MP_STR) {
     if (fc->f->type == JIWA_CFG_SECRET_ENV)
-      return ferr(fc, "expected string (the name of an environment "
-                      "variable), got %s; write the variable's name in quotes",
+      return ferr(fc,
+                  "expected string (the name of an environment "
+                  "variable), got %s; write the variable's name in quotes",
                   mp_type_name(it.type));
     return type_err(fc, "string", &it);
   }
@@ -491,10 +495,11 @@ static int get_secret(const fctx_t *fc, const span_t *sp, char **out) {
     if (fc->from_default)
       return ferr(fc, "default is not an environment variable name; fix "
                       "the config map");
-    return ferr(fc, "value is not an environment variable name (letters, "
-                    "digits and '_', not starting with a digit, at most %d "
-                    "characters); give the NAME of the variable that holds "
-                    "the secret, never the secret itself",
+    return ferr(fc,
+                "value is not an environment variable name (letters, "
+                "digits and '_', not starting with a digit, at most %d "
+                "characters); give the NAME of the variable that holds "
+                "the secret, never the secret itself",
                 ENV_NAME_MAX);
   }
   char name[ENV_NAME_MAX + 1];
@@ -504,9 +509,10 @@ static int get_secret(const fctx_t *fc, const span_t *sp, char **out) {
   /* An empty key is as useless as a missing one and fails later, worse. */
   if (!val || !*val) {
     if (fc->f->flags & JIWA_CFG_REQUIRED)
-      return ferr(fc, "environment variable '%s' is not set (or is empty); "
-                      "export %s before starting jiwad, or name another "
-                      "variable",
+      return ferr(fc,
+                  "environment variable '%s' is not set (or is empty); "
+                  "export %s before starting jiwad, or name another "
+                  "variable",
                   name, name);
     *out = NULL;
     return 0;
@@ -786,7 +792,6 @@ void jiwa_cfgmap_help(const jiwa_cfg_field_t *map, FILE *out) {
     fmt_default(f, dbuf, sizeof dbuf);
     fmt_range(f, rbuf, sizeof rbuf);
     fprintf(out, "%-*s  %-*s  %-*s  %-*s  %s\n", wk, f->key, wt,
-            cfg_type_name(f->type), wd, dbuf, wr, rbuf,
-            f->desc ? f->desc : "");
+            cfg_type_name(f->type), wd, dbuf, wr, rbuf, f->desc ? f->desc : "");
   }
 }

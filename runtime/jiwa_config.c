@@ -61,7 +61,18 @@ static void cfg_err(char *err, size_t errlen, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* ---- the sandbox ---------------------------------------------------------- */
+/* The contract is one line: a Lua message (error("a\nb")) or a value
+ * quoted in one must not break a log record in two. */
+static void one_line(char *err, size_t errlen) {
+  if (!err || errlen == 0)
+    return;
+  for (char *p = err; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f)
+      *p = ' ';
+}
+
+/* ---- the sandbox ----------------------------------------------------------
+ */
 
 typedef struct {
   size_t used;
@@ -76,7 +87,7 @@ typedef struct {
   mem_t mem;
   long insns;
   int phase;
-  int load_oom;   /* the loader failed for memory; lua_error hides that */
+  int load_oom;    /* the loader failed for memory; lua_error hides that */
   int conv_failed; /* msg holds a conversion error */
   jiwa_mp_writer_t w;
   const void *open[JIWA_MP_MAX_DEPTH + 1]; /* tables on the current path */
@@ -129,9 +140,9 @@ static int strict_index(lua_State *L) {
 }
 
 static const char *const base_keep[] = {
-    "assert", "error",   "ipairs",   "next",     "pairs",
-    "rawequal", "rawget", "rawlen",  "rawset",   "select",
-    "tonumber", "tostring", "type",  "_VERSION", NULL};
+    "assert",   "error",    "ipairs", "next",     "pairs",
+    "rawequal", "rawget",   "rawlen", "rawset",   "select",
+    "tonumber", "tostring", "type",   "_VERSION", NULL};
 
 /* Build the environment the chunk sees and make it the global table, which
  * is what lua_load binds as a main chunk's _ENV. */
@@ -167,7 +178,8 @@ static void open_sandbox(lua_State *L) {
   lua_settop(L, 0);
 }
 
-/* ---- Lua table -> msgpack -------------------------------------------------- */
+/* ---- Lua table -> msgpack --------------------------------------------------
+ */
 
 JIWA_PRINTF(3, 4)
 static void conv_fail(lua_State *L, eval_t *ev, const char *fmt, ...) {
@@ -219,8 +231,7 @@ static size_t path_push_key(eval_t *ev, const char *k, size_t n) {
     w = snprintf(ev->path + saved, sizeof ev->path - saved, "%s%s",
                  saved ? "." : "", shown);
   else
-    w = snprintf(ev->path + saved, sizeof ev->path - saved, "[\"%s\"]",
-                 shown);
+    w = snprintf(ev->path + saved, sizeof ev->path - saved, "[\"%s\"]", shown);
   if (w > 0)
     ev->pathlen += (size_t)w;
   if (ev->pathlen >= sizeof ev->path)
@@ -251,8 +262,7 @@ static void pack_value(lua_State *L, eval_t *ev, unsigned depth);
  * settings" far more often than "no items". */
 static void pack_table(lua_State *L, eval_t *ev, unsigned depth) {
   if (depth > JIWA_MP_MAX_DEPTH)
-    conv_fail(L, ev,
-              "tables nested deeper than %d levels; flatten the config",
+    conv_fail(L, ev, "tables nested deeper than %d levels; flatten the config",
               JIWA_MP_MAX_DEPTH);
   const void *self = lua_topointer(L, -1);
   for (unsigned i = 0; i + 1 < depth; i++)
@@ -423,8 +433,7 @@ static int eval_to_mp(const char *src, size_t srclen, const char *display,
 
   L = lua_newstate(sandbox_alloc, &ev->mem);
   if (!L) {
-    cfg_err(err, errlen, "%s: out of memory creating the Lua state",
-            display);
+    cfg_err(err, errlen, "%s: out of memory creating the Lua state", display);
     rc = JIWA_ENOMEM;
     goto out;
   }
@@ -460,8 +469,7 @@ static int eval_to_mp(const char *src, size_t srclen, const char *display,
                 : "fix the Lua syntax at that line";
     /* ":12: msg" from the "=" chunk name becomes "file:12: msg". */
     int positioned = m[0] == ':' && m[1] >= '0' && m[1] <= '9';
-    cfg_err(err, errlen, "%s%s%s; %s", display, positioned ? "" : ": ", m,
-            fix);
+    cfg_err(err, errlen, "%s%s%s; %s", display, positioned ? "" : ": ", m, fix);
   }
 
 out:
@@ -486,8 +494,7 @@ int jiwa_conf_table_to_mp(const char *chunk, const char *chunkname, void **out,
   *out = NULL;
   *outlen = 0;
   if (!chunk) {
-    cfg_err(err, errlen, "%s: no chunk given; pass a table constructor",
-            name);
+    cfg_err(err, errlen, "%s: no chunk given; pass a table constructor", name);
     return JIWA_ECONFIG;
   }
   size_t n = strlen(chunk);
@@ -498,13 +505,16 @@ int jiwa_conf_table_to_mp(const char *chunk, const char *chunkname, void **out,
   }
   memcpy(src, prefix, sizeof prefix - 1);
   memcpy(src + sizeof prefix - 1, chunk, n + 1);
-  int rc = eval_to_mp(src, sizeof prefix - 1 + n, name, out, outlen, err,
-                      errlen);
+  int rc =
+      eval_to_mp(src, sizeof prefix - 1 + n, name, out, outlen, err, errlen);
+  if (rc)
+    one_line(err, errlen);
   free(src);
   return rc;
 }
 
-/* ---- files and paths -------------------------------------------------------- */
+/* ---- files and paths --------------------------------------------------------
+ */
 
 static int read_file(const char *path, char **buf, size_t *len, char *err,
                      size_t errlen) {
@@ -523,8 +533,7 @@ static int read_file(const char *path, char **buf, size_t *len, char *err,
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     cfg_err(err, errlen,
-            "%s: not a regular file; give the path of a Lua config file",
-            path);
+            "%s: not a regular file; give the path of a Lua config file", path);
     rc = JIWA_ECONFIG;
     goto out;
   }
@@ -616,8 +625,7 @@ static char *resolve_against(const char *dir, const char *p) {
  * a missing one is allowed only when @p must_exist is 0.
  */
 static int resolve_dir(const char *file, const char *dir, const char *key,
-                       char **slot, int must_exist, char *err,
-                       size_t errlen) {
+                       char **slot, int must_exist, char *err, size_t errlen) {
   int rc = 0;
   char *abs = NULL, *real = NULL;
   struct stat st;
@@ -644,8 +652,9 @@ static int resolve_dir(const char *file, const char *dir, const char *key,
               "paths resolve against '%s')",
               file, key, abs, dir);
     else
-      cfg_err(err, errlen, "%s: key '%s': cannot access '%s': %s; fix the "
-                           "path or its permissions",
+      cfg_err(err, errlen,
+              "%s: key '%s': cannot access '%s': %s; fix the "
+              "path or its permissions",
               file, key, abs, strerror(errno));
     rc = JIWA_ECONFIG;
     goto out;
@@ -672,7 +681,8 @@ out:
   return rc;
 }
 
-/* ---- validation ---------------------------------------------------------------- */
+/* ---- validation
+ * ---------------------------------------------------------------- */
 
 /* What the top level fills: the result, plus the sections it hands on. */
 typedef struct {
@@ -688,8 +698,10 @@ typedef struct {
 } actor_ld_t;
 
 #define F(t, k, d, off, fl, lo, hi, text)                                      \
-  {.type = (t), .key = (k), .def = (d), .offset = (off), .flags = (fl),        \
-   .min = (lo), .max = (hi), .desc = (text)}
+  {                                                                            \
+    .type = (t), .key = (k), .def = (d), .offset = (off), .flags = (fl),       \
+    .min = (lo), .max = (hi), .desc = (text)                                   \
+  }
 
 static const jiwa_cfg_field_t top_map[] = {
     F(JIWA_CFG_INT, "workers", "0", offsetof(loader_t, conf.workers), 0, 0,
@@ -697,9 +709,10 @@ static const jiwa_cfg_field_t top_map[] = {
     F(JIWA_CFG_STR, "plugin_dir", "plugins",
       offsetof(loader_t, conf.plugin_dir), 0, 0, 0,
       "directory of <plugin>.so files, relative to the config file"),
-    F(JIWA_CFG_STR, "state_dir", "state", offsetof(loader_t, conf.state_dir),
-      0, 0, 0, "runtime files (plugin copies, sockets), relative to the "
-               "config file"),
+    F(JIWA_CFG_STR, "state_dir", "state", offsetof(loader_t, conf.state_dir), 0,
+      0, 0,
+      "runtime files (plugin copies, sockets), relative to the "
+      "config file"),
     F(JIWA_CFG_RAW, "log", NULL, offsetof(loader_t, log), 0, 0, 0,
       "{ level = error|warn|info|debug, format = text|json }"),
     F(JIWA_CFG_RAW, "runtime", NULL, offsetof(loader_t, runtime), 0, 0, 0,
@@ -709,10 +722,10 @@ static const jiwa_cfg_field_t top_map[] = {
     {0}};
 
 static const jiwa_cfg_field_t log_map[] = {
-    F(JIWA_CFG_STR, "level", "info", offsetof(jiwa_conf_t, log_level), 0, 0,
-      0, "error | warn | info | debug"),
-    F(JIWA_CFG_STR, "format", "text", offsetof(jiwa_conf_t, log_format), 0,
-      0, 0, "text | json"),
+    F(JIWA_CFG_STR, "level", "info", offsetof(jiwa_conf_t, log_level), 0, 0, 0,
+      "error | warn | info | debug"),
+    F(JIWA_CFG_STR, "format", "text", offsetof(jiwa_conf_t, log_format), 0, 0,
+      0, "text | json"),
     {0}};
 
 static const jiwa_cfg_field_t runtime_map[] = {
@@ -743,10 +756,10 @@ static const jiwa_cfg_field_t actor_map[] = {
       "unique actor name: a-z 0-9 _ -, at most 63 characters"),
     F(JIWA_CFG_STR, "plugin", NULL, offsetof(actor_ld_t, a.plugin),
       JIWA_CFG_REQUIRED, 0, 0, "plugin name: loads <plugin_dir>/<plugin>.so"),
-    F(JIWA_CFG_INT, "worker", "-1", offsetof(actor_ld_t, a.worker), 0, -1,
-      1023, "worker loop index; -1 = round robin"),
-    F(JIWA_CFG_INT, "mailbox_max", "0", offsetof(actor_ld_t, a.mailbox_max),
-      0, 0, 100000000, "mailbox bound; 0 = runtime.mailbox_max"),
+    F(JIWA_CFG_INT, "worker", "-1", offsetof(actor_ld_t, a.worker), 0, -1, 1023,
+      "worker loop index; -1 = round robin"),
+    F(JIWA_CFG_INT, "mailbox_max", "0", offsetof(actor_ld_t, a.mailbox_max), 0,
+      0, 100000000, "mailbox bound; 0 = runtime.mailbox_max"),
     F(JIWA_CFG_RAW, "config", NULL, offsetof(actor_ld_t, config), 0, 0, 0,
       "the plugin's settings (jiwad --plugin-help <plugin>)"),
     {0}};
@@ -761,8 +774,8 @@ static int one_of(const char *v, const char *const *allowed) {
 }
 
 static int check_enum(const char *file, const char *key, const char *v,
-                      const char *const *allowed, const char *what,
-                      char *err, size_t errlen) {
+                      const char *const *allowed, const char *what, char *err,
+                      size_t errlen) {
   if (one_of(v, allowed))
     return 0;
   char list[128] = "";
@@ -903,8 +916,10 @@ static int load_actors(loader_t *ld, const char *file, char *err,
     cfg_err(err, errlen,
             "%s: key 'actors': expected a list of actor tables, got a %s; "
             "write actors = { { name = \"...\", plugin = \"...\" }, ... }",
-            file, it.type == JIWA_MP_MAP ? "table with named keys" : "plain "
-                                                                     "value");
+            file,
+            it.type == JIWA_MP_MAP ? "table with named keys"
+                                   : "plain "
+                                     "value");
     return JIWA_ECONFIG;
   }
   if (it.v.count == 0)
@@ -921,18 +936,17 @@ static int load_actors(loader_t *ld, const char *file, char *err,
               file, i + 1);
       return JIWA_ECONFIG;
     }
-    int rc = load_actor(ld, file, (size_t)i + 1, start,
-                        (size_t)(r.p - start), err, errlen);
+    int rc = load_actor(ld, file, (size_t)i + 1, start, (size_t)(r.p - start),
+                        err, errlen);
     if (rc)
       return rc;
   }
   return 0;
 }
 
-static int validate(loader_t *ld, const char *file, const void *mp,
-                    size_t len, char *err, size_t errlen) {
-  static const char *const levels[] = {"error", "warn", "info", "debug",
-                                       NULL};
+static int validate(loader_t *ld, const char *file, const void *mp, size_t len,
+                    char *err, size_t errlen) {
+  static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
   static const char *const formats[] = {"text", "json", NULL};
   jiwa_conf_t *c = &ld->conf;
   char where[128];
@@ -947,8 +961,8 @@ static int validate(loader_t *ld, const char *file, const void *mp,
                          errlen);
   if (rc)
     return rc;
-  rc = check_enum(file, "level", c->log_level, levels, "log level", err,
-                  errlen);
+  rc =
+      check_enum(file, "level", c->log_level, levels, "log level", err, errlen);
   if (rc)
     return rc;
   rc = check_enum(file, "format", c->log_format, formats, "log format", err,
@@ -970,8 +984,7 @@ static int validate(loader_t *ld, const char *file, const void *mp,
     return JIWA_ECONFIG;
   }
 
-  rc = resolve_dir(file, c->dir, "plugin_dir", &c->plugin_dir, 1, err,
-                   errlen);
+  rc = resolve_dir(file, c->dir, "plugin_dir", &c->plugin_dir, 1, err, errlen);
   if (rc)
     return rc;
   rc = resolve_dir(file, c->dir, "state_dir", &c->state_dir, 0, err, errlen);
@@ -995,8 +1008,9 @@ int jiwa_conf_load(const char *path, jiwa_conf_t *out, char *err,
   if (out)
     memset(out, 0, sizeof *out);
   if (!path || !*path || !out) {
-    cfg_err(err, errlen, "config: no path or no output; this is a bug in "
-                         "the caller");
+    cfg_err(err, errlen,
+            "config: no path or no output; this is a bug in "
+            "the caller");
     return JIWA_EINVAL;
   }
 
@@ -1035,6 +1049,8 @@ int jiwa_conf_load(const char *path, jiwa_conf_t *out, char *err,
   memset(&ld.conf, 0, sizeof ld.conf);
 
 out:
+  if (rc)
+    one_line(err, errlen);
   jiwa_conf_free(&ld.conf);
   free((void *)ld.log.data);
   free((void *)ld.runtime.data);

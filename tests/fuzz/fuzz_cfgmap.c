@@ -81,8 +81,8 @@ static void run(const uint8_t *data, size_t size, size_t errlen) {
     check(c.key != NULL, "required secret unset", err);
     check(c.extra.data == NULL || c.extra.len > 0, "empty raw", err);
     if (c.extra.data)
-      check(jiwa_mp_scan(c.extra.data, c.extra.len, JIWA_MP_MAX_DEPTH,
-                         NULL) == 0,
+      check(jiwa_mp_scan(c.extra.data, c.extra.len, JIWA_MP_MAX_DEPTH, NULL) ==
+                0,
             "raw not one msgpack value", err);
     (void)strlen(c.name); /* must be terminated: ASan checks the read */
   } else {

@@ -27,7 +27,7 @@
 #define CHECK(cond)                                                            \
   do {                                                                         \
     if (!(cond)) {                                                             \
-      fprintf(stderr, "fuzz_envelope: invariant failed at line %d: %s\n",     \
+      fprintf(stderr, "fuzz_envelope: invariant failed at line %d: %s\n",      \
               __LINE__, #cond);                                                \
       abort();                                                                 \
     }                                                                          \
@@ -51,8 +51,7 @@ static void check_decoded(const jiwa_msg_t *m) {
   /* The body is one whole object, and nested one level inside the map. */
   size_t used = 0;
   CHECK(m->body && m->body_len > 0);
-  CHECK(jiwa_mp_scan(m->body, m->body_len, JIWA_MP_MAX_DEPTH - 1, &used) ==
-        0);
+  CHECK(jiwa_mp_scan(m->body, m->body_len, JIWA_MP_MAX_DEPTH - 1, &used) == 0);
   CHECK(used == m->body_len);
 }
 

@@ -48,8 +48,8 @@ static const jiwa_cfg_field_t schema[] = {
     {JIWA_CFG_INT, "count", "30", offsetof(ctx_t, i), 0, 1, 100, "a count"},
     {JIWA_CFG_BOOL, "enabled", "true", offsetof(ctx_t, b), 0, 0, 0, "on?"},
     {JIWA_CFG_DOUBLE, "ratio", "0.7", offsetof(ctx_t, d), 0, 0, 1, "ratio"},
-    {JIWA_CFG_SECRET_ENV, "token_env", UNSET_VAR, offsetof(ctx_t, secret), 0,
-     0, 0, "variable holding the token"},
+    {JIWA_CFG_SECRET_ENV, "token_env", UNSET_VAR, offsetof(ctx_t, secret), 0, 0,
+     0, "variable holding the token"},
     {JIWA_CFG_RAW, "extra", NULL, offsetof(ctx_t, raw), 0, 0, 0, "anything"},
     {JIWA_CFG_INT, "nodef", NULL, offsetof(ctx_t, nodef), 0, 0, 0, "no def"},
     {0}};
@@ -59,8 +59,8 @@ static const jiwa_cfg_field_t schema_req[] = {
     {JIWA_CFG_STR, "name", "hello", offsetof(ctx_t, s), 0, 0, 0, "a name"},
     {JIWA_CFG_SECRET_ENV, "token_env", NULL, offsetof(ctx_t, secret),
      JIWA_CFG_REQUIRED, 0, 0, "variable holding the token"},
-    {JIWA_CFG_INT, "count", NULL, offsetof(ctx_t, i), JIWA_CFG_REQUIRED, 1,
-     100, "a count"},
+    {JIWA_CFG_INT, "count", NULL, offsetof(ctx_t, i), JIWA_CFG_REQUIRED, 1, 100,
+     "a count"},
     {0}};
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -104,7 +104,8 @@ static int apply(fx_t *fx, const jiwa_cfg_field_t *map) {
                            "test.lua: section", fx->err, sizeof fx->err);
 }
 
-/* ---- defaults and types ---------------------------------------------------- */
+/* ---- defaults and types ----------------------------------------------------
+ */
 
 static void test_defaults_with_no_settings(void **state) {
   fx_t *fx = *state;
@@ -243,14 +244,17 @@ static void test_wrong_types(void **state) {
     int kind; /* 0 str value, 1 int value, 2 array */
     const char *want;
   } cases[] = {
-      {"count", 0, "key 'count': expected integer, got string; write the "
-                   "value as an integer"},
+      {"count", 0,
+       "key 'count': expected integer, got string; write the "
+       "value as an integer"},
       {"name", 1, "key 'name': expected string, got integer"},
-      {"enabled", 0, "key 'enabled': expected boolean, got string; write "
-                     "true or false"},
+      {"enabled", 0,
+       "key 'enabled': expected boolean, got string; write "
+       "true or false"},
       {"ratio", 2, "key 'ratio': expected number, got list"},
-      {"token_env", 1, "key 'token_env': expected string (the name of an "
-                       "environment variable), got integer"},
+      {"token_env", 1,
+       "key 'token_env': expected string (the name of an "
+       "environment variable), got integer"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     msgpack_sbuffer_clear(&fx->w.sbuf);
@@ -359,8 +363,8 @@ static void test_not_a_map_and_malformed(void **state) {
                                "}");
 
   const uint8_t trunc[] = {0x81, 0xa4, 'n', 'a'};
-  assert_int_equal(jiwa_cfgmap_apply(schema, trunc, sizeof trunc, &fx->ctx,
-                                     "w", fx->err, sizeof fx->err),
+  assert_int_equal(jiwa_cfgmap_apply(schema, trunc, sizeof trunc, &fx->ctx, "w",
+                                     fx->err, sizeof fx->err),
                    JIWA_ECONFIG);
   assert_contains(fx->err, "malformed");
 
@@ -379,14 +383,15 @@ static void test_not_a_map_and_malformed(void **state) {
   uint8_t deep[40];
   memset(deep, 0x91, sizeof deep);
   deep[sizeof deep - 1] = 0x01;
-  assert_int_equal(jiwa_cfgmap_apply(schema, deep, sizeof deep, &fx->ctx,
-                                     "w", fx->err, sizeof fx->err),
+  assert_int_equal(jiwa_cfgmap_apply(schema, deep, sizeof deep, &fx->ctx, "w",
+                                     fx->err, sizeof fx->err),
                    JIWA_ECONFIG);
   assert_contains(fx->err, "deeper than 16");
   assert_null(fx->ctx.s);
 }
 
-/* ---- secrets --------------------------------------------------------------- */
+/* ---- secrets ---------------------------------------------------------------
+ */
 
 static void test_secret_from_env(void **state) {
   fx_t *fx = *state;
@@ -461,7 +466,8 @@ static void test_secret_never_in_errors(void **state) {
                    JIWA_ECONFIG);
 }
 
-/* ---- raw, free, map bugs, help ---------------------------------------------- */
+/* ---- raw, free, map bugs, help ----------------------------------------------
+ */
 
 static void test_raw_copies_nested_value(void **state) {
   fx_t *fx = *state;
@@ -487,9 +493,8 @@ static void test_raw_copies_nested_value(void **state) {
                   fx->w.sbuf.data + fx->w.sbuf.size);
   const char *s;
   size_t sl;
-  assert_int_equal(jiwa_mp_get_str(fx->ctx.raw.data, fx->ctx.raw.len, "a",
-                                   &s, &sl),
-                   0);
+  assert_int_equal(
+      jiwa_mp_get_str(fx->ctx.raw.data, fx->ctx.raw.len, "a", &s, &sl), 0);
   assert_int_equal(sl, 1);
   jiwa_mp_writer_free(&v);
 }
@@ -525,22 +530,22 @@ static void test_bad_defaults_are_map_bugs(void **state) {
       {JIWA_CFG_STR, "s", "x", offsetof(ctx_t, s), 0, 0, 0, NULL},
       {JIWA_CFG_RAW, "r", "{}", offsetof(ctx_t, raw), 0, 0, 0, NULL},
       {0}};
-  assert_int_equal(jiwa_cfgmap_apply(bad_int, NULL, 0, &fx->ctx, "w",
-                                     fx->err, sizeof fx->err),
+  assert_int_equal(jiwa_cfgmap_apply(bad_int, NULL, 0, &fx->ctx, "w", fx->err,
+                                     sizeof fx->err),
                    JIWA_ECONFIG);
   assert_string_equal(fx->err, "w: key 'n': invalid default '30x' for an "
                                "integer field; fix the config map");
-  assert_int_equal(jiwa_cfgmap_apply(bad_range, NULL, 0, &fx->ctx, "w",
-                                     fx->err, sizeof fx->err),
+  assert_int_equal(jiwa_cfgmap_apply(bad_range, NULL, 0, &fx->ctx, "w", fx->err,
+                                     sizeof fx->err),
                    JIWA_ECONFIG);
   assert_contains(fx->err, "default 500 is out of range [1, 10]; fix the "
                            "config map");
-  assert_int_equal(jiwa_cfgmap_apply(bad_bool, NULL, 0, &fx->ctx, "w",
-                                     fx->err, sizeof fx->err),
+  assert_int_equal(jiwa_cfgmap_apply(bad_bool, NULL, 0, &fx->ctx, "w", fx->err,
+                                     sizeof fx->err),
                    JIWA_ECONFIG);
   assert_contains(fx->err, "invalid default 'maybe'");
-  assert_int_equal(jiwa_cfgmap_apply(raw_def, NULL, 0, &fx->ctx, "w",
-                                     fx->err, sizeof fx->err),
+  assert_int_equal(jiwa_cfgmap_apply(raw_def, NULL, 0, &fx->ctx, "w", fx->err,
+                                     sizeof fx->err),
                    JIWA_ECONFIG);
   assert_contains(fx->err, "key 'r': a raw field cannot have a text default");
   assert_null(fx->ctx.s); /* "s" was stored, then released */
@@ -554,9 +559,9 @@ static void test_empty_map_rejects_everything(void **state) {
   assert_int_equal(apply(fx, none), JIWA_ECONFIG);
   assert_contains(fx->err, "key 'x': unknown key; this section takes no "
                            "settings");
-  assert_int_equal(jiwa_cfgmap_apply(NULL, NULL, 0, &fx->ctx, "w", fx->err,
-                                     sizeof fx->err),
-                   JIWA_EINVAL);
+  assert_int_equal(
+      jiwa_cfgmap_apply(NULL, NULL, 0, &fx->ctx, "w", fx->err, sizeof fx->err),
+      JIWA_EINVAL);
 }
 
 static void test_help_table(void **state) {

@@ -31,7 +31,7 @@
 /* ---- fixture: a private temp dir with a plugins/ directory --------------- */
 
 typedef struct {
-  char dir[PATH_MAX];  /* canonical: /tmp may be a symlink */
+  char dir[PATH_MAX];       /* canonical: /tmp may be a symlink */
   char file[PATH_MAX + 16]; /* <dir>/jiwa.lua */
   jiwa_conf_t conf;
   char err[1024];
@@ -119,8 +119,7 @@ static void expect_fail(fx_t *fx, const char *text, const char *want) {
   assert_contains(fx->err, want);
   /* every message starts with the file */
   if (strncmp(fx->err, fx->file, strlen(fx->file)) != 0)
-    fail_msg("message does not start with \"%s\": \"%s\"", fx->file,
-             fx->err);
+    fail_msg("message does not start with \"%s\": \"%s\"", fx->file, fx->err);
 }
 
 /* ---- successful loads --------------------------------------------------- */
@@ -247,8 +246,8 @@ static void test_relative_paths_resolve_against_file_dir(void **state) {
   char cwd[PATH_MAX];
   assert_non_null(getcwd(cwd, sizeof cwd));
   assert_int_equal(chdir(fx->dir), 0);
-  int rc = jiwa_conf_load("etc/../etc/jiwa.lua", &fx->conf, fx->err,
-                          sizeof fx->err);
+  int rc =
+      jiwa_conf_load("etc/../etc/jiwa.lua", &fx->conf, fx->err, sizeof fx->err);
   assert_int_equal(chdir(cwd), 0);
   assert_int_equal(rc, 0);
   assert_string_equal(fx->conf.path, cfg);
@@ -265,8 +264,7 @@ static void test_relative_paths_resolve_against_file_dir(void **state) {
            "return { plugin_dir = '%s/plugins', state_dir = '/var/x' }",
            fx->dir);
   write_at(cfg, abs_text, strlen(abs_text));
-  assert_int_equal(jiwa_conf_load(cfg, &fx->conf, fx->err, sizeof fx->err),
-                   0);
+  assert_int_equal(jiwa_conf_load(cfg, &fx->conf, fx->err, sizeof fx->err), 0);
   snprintf(want, sizeof want, "%s/plugins", fx->dir);
   assert_string_equal(fx->conf.plugin_dir, want);
   assert_string_equal(fx->conf.state_dir, "/var/x");
@@ -308,7 +306,8 @@ static void test_utf8_bom_is_skipped(void **state) {
   assert_int_equal(fx->conf.workers, 2);
 }
 
-/* ---- the file and Lua errors ------------------------------------------------ */
+/* ---- the file and Lua errors ------------------------------------------------
+ */
 
 static void test_missing_file(void **state) {
   fx_t *fx = *state;
@@ -321,9 +320,8 @@ static void test_missing_file(void **state) {
   assert_contains(fx->err, "No such file or directory");
 
   /* a directory is not a config file */
-  assert_int_equal(
-      jiwa_conf_load(fx->dir, &fx->conf, fx->err, sizeof fx->err),
-      JIWA_ECONFIG);
+  assert_int_equal(jiwa_conf_load(fx->dir, &fx->conf, fx->err, sizeof fx->err),
+                   JIWA_ECONFIG);
   assert_contains(fx->err, "not a regular file");
 }
 
@@ -347,6 +345,9 @@ static void test_runtime_error_has_line(void **state) {
   snprintf(want, sizeof want, "%s:1: custom failure", fx->file);
   expect_fail(fx, "error('custom failure')", want);
   expect_fail(fx, "error({})", "(error object is not a string)");
+  /* a multi-line message still makes one line */
+  expect_fail(fx, "error('first\\nsecond')", "first second");
+  assert_null(strchr(fx->err, '\n'));
 }
 
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
@@ -366,9 +367,8 @@ static void test_bytecode_rejected(void **state) {
   assert_int_equal(fclose(f), 0);
   lua_close(L);
 
-  assert_int_equal(
-      jiwa_conf_load(fx->file, &fx->conf, fx->err, sizeof fx->err),
-      JIWA_ECONFIG);
+  assert_int_equal(jiwa_conf_load(fx->file, &fx->conf, fx->err, sizeof fx->err),
+                   JIWA_ECONFIG);
   assert_true(is_zero(&fx->conf, sizeof fx->conf));
   assert_contains(fx->err, "attempt to load a binary chunk (mode is 't')");
   assert_contains(fx->err, "Lua source text, not precompiled bytecode");
@@ -379,19 +379,18 @@ static void test_instruction_budget(void **state) {
   char want[2 * PATH_MAX];
   snprintf(want, sizeof want, "%s:2: instruction budget", fx->file);
   time_t t0 = time(NULL);
-  expect_fail(fx, "local i = 0\nwhile true do i = i + 1 end\nreturn {}",
-              want);
+  expect_fail(fx, "local i = 0\nwhile true do i = i + 1 end\nreturn {}", want);
   assert_true(time(NULL) - t0 < 60);
   /* recursion without end hits a limit too */
-  expect_fail(fx, "local function f(n) return f(n + 1) + 1 end\n"
-                  "return { workers = f(1) }",
+  expect_fail(fx,
+              "local function f(n) return f(n + 1) + 1 end\n"
+              "return { workers = f(1) }",
               "jiwa.lua");
 }
 
 static void test_memory_cap(void **state) {
   fx_t *fx = *state;
-  expect_fail(fx,
-              "local s = 'x'\nfor i = 1, 40 do s = s .. s end\nreturn {}",
+  expect_fail(fx, "local s = 'x'\nfor i = 1, 40 do s = s .. s end\nreturn {}",
               "the config needs more than 16 MiB of memory");
   expect_fail(fx, "return { x = string.rep('x', 1 << 30) }",
               "more than 16 MiB");
@@ -410,8 +409,7 @@ static void test_forbidden_libraries(void **state) {
       {"return { x = os.execute('true') }", "undefined global 'os'"},
       {"return { x = require('io') }", "undefined global 'require'"},
       {"return { x = dofile('/etc/passwd') }", "undefined global 'dofile'"},
-      {"return { x = loadfile('/etc/passwd') }",
-       "undefined global 'loadfile'"},
+      {"return { x = loadfile('/etc/passwd') }", "undefined global 'loadfile'"},
       {"return { x = load('return 1') }", "undefined global 'load'"},
       {"return { x = loadstring('return 1') }",
        "undefined global 'loadstring'"},
@@ -438,11 +436,11 @@ static void test_forbidden_libraries(void **state) {
   jiwa_conf_free(&fx->conf);
   /* What is allowed works. */
   expect_ok(fx, "local t = {}\n"
-                    "for i, v in ipairs({3, 1, 2}) do t[#t + 1] = v end\n"
-                    "table.sort(t)\n"
-                    "assert(type(t) == 'table')\n"
-                    "return { workers = math.max(t[1], 2) + #tostring(10) +"
-                    " select('#', 1, 2) + tonumber('0') }");
+                "for i, v in ipairs({3, 1, 2}) do t[#t + 1] = v end\n"
+                "table.sort(t)\n"
+                "assert(type(t) == 'table')\n"
+                "return { workers = math.max(t[1], 2) + #tostring(10) +"
+                " select('#', 1, 2) + tonumber('0') }");
   assert_int_equal(fx->conf.workers, 6);
 }
 
@@ -458,14 +456,15 @@ static void test_undefined_global(void **state) {
 
 static void test_non_table_return(void **state) {
   fx_t *fx = *state;
-  expect_fail(fx, "return 42", "the chunk returned number, not a table; end "
-                               "it with return { ... }");
+  expect_fail(fx, "return 42",
+              "the chunk returned number, not a table; end "
+              "it with return { ... }");
   expect_fail(fx, "local x = 1", "the chunk returned nil, not a table");
-  expect_fail(fx, "return { 1, 2 }",
-              "expected a table of settings, got list");
+  expect_fail(fx, "return { 1, 2 }", "expected a table of settings, got list");
 }
 
-/* ---- conversion ---------------------------------------------------------------- */
+/* ---- conversion
+ * ---------------------------------------------------------------- */
 
 static void test_cycles(void **state) {
   fx_t *fx = *state;
@@ -474,14 +473,15 @@ static void test_cycles(void **state) {
               "return { actors = { { name = 'a', plugin = 'b', config = t } "
               "} }",
               "actors[1].config.self: this table contains itself (a cycle)");
-  expect_fail(fx, "local t = {}\nt[1] = t\nreturn t", "[1]: this table "
-                                                      "contains itself");
+  expect_fail(fx, "local t = {}\nt[1] = t\nreturn t",
+              "[1]: this table "
+              "contains itself");
   /* sharing without a cycle is fine */
   expect_ok(fx, "local c = { greeting = 'x' }\n"
-                                 "return { actors = {\n"
-                                 "  { name = 'a', plugin = 'p', config = c },"
-                                 "\n  { name = 'b', plugin = 'p', config = c "
-                                 "} } }");
+                "return { actors = {\n"
+                "  { name = 'a', plugin = 'p', config = c },"
+                "\n  { name = 'b', plugin = 'p', config = c "
+                "} } }");
   assert_int_equal(fx->conf.n_actors, 2);
 }
 
@@ -512,8 +512,8 @@ static void test_depth_limit(void **state) {
   /* 16 levels in total are fine (top, actors, the actor, config, then
    * t with 12)... */
   expect_ok(fx, "local t = {}\nfor i = 1, 11 do t = { t } end\n"
-                    "return { actors = { { name = 'a', plugin = 'b', "
-                    "config = { x = t } } } }");
+                "return { actors = { { name = 'a', plugin = 'b', "
+                "config = { x = t } } } }");
   jiwa_conf_free(&fx->conf);
   /* ...17 are not (t with 13) */
   expect_fail(fx,
@@ -523,7 +523,8 @@ static void test_depth_limit(void **state) {
               "tables nested deeper than 16 levels");
 }
 
-/* ---- validation ------------------------------------------------------------------ */
+/* ---- validation
+ * ------------------------------------------------------------------ */
 
 static void test_unknown_keys_at_each_level(void **state) {
   fx_t *fx = *state;
@@ -592,8 +593,7 @@ static void test_plugin_dir_must_exist(void **state) {
   expect_fail(fx, "return { plugin_dir = 'plugins/f' }",
               "plugins/f' is not a directory");
   expect_fail(fx, "return { plugin_dir = '' }", "key 'plugin_dir': empty");
-  expect_fail(fx, "return { state_dir = 'plugins/f' }",
-              "key 'state_dir': '");
+  expect_fail(fx, "return { state_dir = 'plugins/f' }", "key 'state_dir': '");
 }
 
 static void test_actor_required_keys(void **state) {
@@ -638,8 +638,8 @@ static void test_duplicate_actor_names(void **state) {
 
 static void test_bad_actor_names(void **state) {
   fx_t *fx = *state;
-  static const char *const bad[] = {"Echo", "a b", "", "x.y", "../evil",
-                                    "caf\xc3\xa9"};
+  static const char *const bad[] = {"Echo", "a b",     "",
+                                    "x.y",  "../evil", "caf\xc3\xa9"};
   char text[512];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     snprintf(text, sizeof text,
@@ -661,13 +661,13 @@ static void test_bad_actor_names(void **state) {
   expect_ok(fx, text);
   jiwa_conf_free(&fx->conf);
 
-  expect_fail(fx,
-              "return { actors = { { name = 'ok', plugin = '../evil' } } }",
+  expect_fail(fx, "return { actors = { { name = 'ok', plugin = '../evil' } } }",
               "actors[1] 'ok': key 'plugin': '../evil' is not a valid "
               "plugin name");
 }
 
-/* ---- jiwa_conf_table_to_mp --------------------------------------------------------- */
+/* ---- jiwa_conf_table_to_mp
+ * --------------------------------------------------------- */
 
 static void test_table_to_mp(void **state) {
   fx_t *fx = *state;
@@ -699,13 +699,12 @@ static void test_table_to_mp(void **state) {
                                          fx->err, sizeof fx->err),
                    JIWA_ECONFIG);
   assert_contains(fx->err, "harness:1:");
-  assert_int_equal(jiwa_conf_table_to_mp("42", "h", &mp, &len, fx->err,
-                                         sizeof fx->err),
-                   JIWA_ECONFIG);
+  assert_int_equal(
+      jiwa_conf_table_to_mp("42", "h", &mp, &len, fx->err, sizeof fx->err),
+      JIWA_ECONFIG);
   assert_contains(fx->err, "h: the chunk returned number, not a table");
-  assert_int_equal(jiwa_conf_table_to_mp("{}", NULL, &mp, &len, fx->err,
-                                         sizeof fx->err),
-                   0);
+  assert_int_equal(
+      jiwa_conf_table_to_mp("{}", NULL, &mp, &len, fx->err, sizeof fx->err), 0);
   assert_int_equal(len, 1);
   assert_int_equal(((uint8_t *)mp)[0], 0x80);
   free(mp);
