@@ -19,7 +19,8 @@ static jiwa_msg_t *build(jiwa_msg_kind_t kind, const char *type,
   if (!sender)
     sender = "";
   size_t tl = strlen(type), sl = strlen(sender);
-  if (tl > JIWA_MSG_TYPE_MAX || sl > JIWA_MSG_SENDER_MAX)
+  if (tl > JIWA_MSG_TYPE_MAX || sl > JIWA_MSG_SENDER_MAX ||
+      kind < JIWA_MSG_TELL || kind > JIWA_MSG_ERROR)
     return NULL;
   if (!body || len == 0) {
     body = empty_map;
@@ -128,8 +129,8 @@ int jiwa_msg_decode(const void *buf, size_t len, jiwa_msg_t **out, char *err,
     return rc;
   }
   if (used != len) {
-    snprintf(err, errlen, "envelope: %zu trailing bytes after the map",
-             len - used);
+    snprintf(err, errlen, "envelope: %zu trailing byte(s) after the first "
+             "object", len - used);
     return JIWA_EPROTO;
   }
   jiwa_mp_reader_t r;
@@ -147,9 +148,12 @@ int jiwa_msg_decode(const void *buf, size_t len, jiwa_msg_t **out, char *err,
   size_t blen = 0;
   for (uint32_t i = 0; i < it.v.count; i++) {
     jiwa_mp_item_t key, val;
+    jiwa_mp_reader_t at_key = r;
     if (jiwa_mp_next(&r, &key))
       goto malformed;
     if (key.type != JIWA_MP_STR) {
+      /* skip the whole key (it may be a container), then its value */
+      r = at_key;
       if (jiwa_mp_skip(&r) || jiwa_mp_skip(&r))
         goto malformed;
       continue;

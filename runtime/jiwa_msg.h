@@ -9,7 +9,10 @@
  * On the wire (socket frames, snapshots) a message is one msgpack map:
  * {"t": type, "k": kind, "id": corr id, "from": sender, "dl": deadline ms,
  *  "b": body object} — jiwa_msg_encode / jiwa_msg_decode, the latter bounded
- * and fuzzed (tests/fuzz/fuzz_envelope.c).
+ * and fuzzed (tests/fuzz/fuzz_envelope.c). The envelope map counts as one
+ * level of the 16 allowed, so a body crossing the wire nests at most 15
+ * deep. A decoded error code outside -9999..-1 becomes JIWA_EUPSTREAM: a
+ * peer cannot inject a "success" or a code jiwa does not know.
  */
 #ifndef JIWA_MSG_H
 #define JIWA_MSG_H

@@ -457,7 +457,7 @@ static void test_decode_trailing_bytes(void **state) {
   msgpack_pack_nil(&w.pk);
   msgpack_pack_uint64(&w.pk, 5);
   expect_decode_error(W_BYTES(w), JIWA_EPROTO,
-                      "envelope: 2 trailing bytes after the map");
+                      "envelope: 2 trailing byte(s) after the first object");
   jiwa_mp_writer_free(&w);
   jiwa__msg_release(m);
 }
