@@ -1404,7 +1404,7 @@ static void stop_actors_call(jiwa_worker_t *w, void *ud) {
   pthread_rwlock_rdlock(&rt->lock);
   size_t n = rt->nactors;
   jiwa_arec_t **list = malloc(n * sizeof *list + 1);
-  if (list)
+  if (list && n)
     memcpy(list, rt->actors, n * sizeof *list);
   pthread_rwlock_unlock(&rt->lock);
   for (size_t i = 0; list && i < n; i++) {

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# jiwad end to end: config validation, plugin help, signals (reload, stats,
+# stop), the demo, JSON logs. Usage: test_jiwad.sh JIWAD PLUGIN_DIR SRC_DIR
+set -uo pipefail
+JIWAD="$1" PLUGINS="$2" SRC="$3"
+T="$(mktemp -d "${TMPDIR:-/tmp}/jiwa-jiwad-XXXXXX")"
+trap '[ "$PID" -gt 0 ] && kill "$PID" 2>/dev/null; rm -rf "$T"' EXIT
+PID=0 pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; [ -n "${2:-}" ] && sed 's/^/       /' "$2" | tail -20; }
+expect() { # name want_exit needle cmd...
+  local name="$1" want="$2" needle="$3"; shift 3
+  "$@" >"$T/out" 2>&1; local rc=$?
+  if [ "$rc" = "$want" ] && grep -qF -- "$needle" "$T/out"; then ok "$name"
+  else bad "$name (exit $rc, want $want, looking for '$needle')" "$T/out"; fi
+}
+conf() { # file body
+  cat >"$T/$1" <<CONF
+return {
+  workers = 2, plugin_dir = "$PLUGINS", state_dir = "$T/state",
+  $2
+}
+CONF
+}
+
+expect "default config is valid" 0 "is valid: 1 actors loaded" \
+  "$JIWAD" --check -c "$SRC/config/jiwa.lua"
+
+conf typo.lua 'runtime = { ask_timeout = 5 },'
+expect "unknown key names the key and the fix" 2 "ask_timeout_ms" \
+  "$JIWAD" --check -c "$T/typo.lua"
+
+conf syntax.lua 'log = { level = "info" ,, },'
+expect "syntax error names the file and line" 2 "syntax.lua:3" \
+  "$JIWAD" --check -c "$T/syntax.lua"
+
+conf ghost.lua 'actors = { { name = "g", plugin = "ghost" } },'
+expect "missing plugin refuses to start" 1 "plugin 'ghost' not found" \
+  "$JIWAD" --check -c "$T/ghost.lua"
+
+conf badset.lua 'actors = { { name = "e", plugin = "echo", config = { delay_ms = "soon" } } },'
+expect "bad plugin setting refuses to start" 1 "delay_ms" \
+  "$JIWAD" --check -c "$T/badset.lua"
+
+expect "missing config file" 2 "nope.lua" "$JIWAD" --check -c "$T/nope.lua"
+expect "bad flag" 2 "usage" "$JIWAD" --frobnicate
+expect "plugin help lists settings" 0 "greeting" \
+  "$JIWAD" --plugin-help echo -c "$SRC/config/jiwa.lua"
+expect "demo runs and exits" 0 "demo done" \
+  "$JIWAD" --demo-exit -c "$SRC/config/jiwa.lua"
+
+# A running daemon: SIGHUP reloads, SIGUSR1 logs stats, SIGTERM stops.
+conf run.lua 'log = { format = "json" }, actors = { { name = "echo", plugin = "echo" }, { name = "tpl", plugin = "template" } },'
+"$JIWAD" -c "$T/run.lua" >"$T/run.log" 2>&1 &
+PID=$!
+wait_for() { for _ in $(seq 1 100); do grep -qF -- "$1" "$T/run.log" && return 0; sleep 0.1; done; return 1; }
+if wait_for "serving"; then ok "daemon starts"; else bad "daemon starts" "$T/run.log"; fi
+kill -HUP "$PID"
+if wait_for "reloaded: plugin template"; then ok "SIGHUP reloads every plugin"; else bad "SIGHUP reload" "$T/run.log"; fi
+kill -USR1 "$PID"
+if wait_for '"component":"stats"'; then ok "SIGUSR1 logs stats"; else bad "SIGUSR1 stats" "$T/run.log"; fi
+if grep -v '^{"ts":"' "$T/run.log" | grep -q .; then bad "every log line is JSON" "$T/run.log"; else ok "every log line is JSON"; fi
+kill -TERM "$PID"
+wait "$PID"; rc=$?
+if [ "$rc" = 0 ] && grep -qF '"msg":"stopped"' "$T/run.log"; then ok "SIGTERM stops cleanly"; else bad "SIGTERM stop (exit $rc)" "$T/run.log"; fi
+PID=0
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
