@@ -791,8 +791,8 @@ static int check_enum(const char *file, const char *key, const char *v,
   return JIWA_ECONFIG;
 }
 
-static int name_ok(const char *s) {
-  size_t n = strlen(s);
+int jiwa_conf_name_valid(const char *s) {
+  size_t n = s ? strlen(s) : 0;
   if (n == 0 || n > NAME_MAX_LEN)
     return 0;
   for (size_t i = 0; i < n; i++) {
@@ -806,7 +806,7 @@ static int name_ok(const char *s) {
 
 static int check_name(const char *where, const char *key, const char *v,
                       const char *what, char *err, size_t errlen) {
-  if (name_ok(v))
+  if (jiwa_conf_name_valid(v))
     return 0;
   char shown[80];
   size_t j = 0;
@@ -843,7 +843,7 @@ static int load_actor(loader_t *ld, const char *file, size_t idx,
     memcpy(tmp, nm, nml);
     tmp[nml] = '\0';
   }
-  if (name_ok(tmp))
+  if (jiwa_conf_name_valid(tmp))
     snprintf(where, sizeof where, "%s: actors[%zu] '%s'", file, idx, tmp);
   else
     snprintf(where, sizeof where, "%s: actors[%zu]", file, idx);

@@ -57,6 +57,10 @@ typedef struct jiwa_conf {
 int jiwa_conf_load(const char *path, jiwa_conf_t *out, char *err,
                    size_t errlen);
 
+/** @brief 1 if @p s is a valid actor or plugin name: 1-63 characters of
+ *  a-z, 0-9, '_' and '-' (safe in a file name, a log line, a key). */
+int jiwa_conf_name_valid(const char *s);
+
 /** @brief Release everything a jiwa_conf_t owns (idempotent). */
 void jiwa_conf_free(jiwa_conf_t *c);
 

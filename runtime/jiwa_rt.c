@@ -26,19 +26,6 @@ uint64_t jiwa__now_us(void) {
 
 static uint64_t now_ms(void) { return jiwa__now_us() / 1000u; }
 
-static int valid_name(const char *s) {
-  size_t n = s ? strlen(s) : 0;
-  if (n == 0 || n > 63)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-          c == '-'))
-      return 0;
-  }
-  return 1;
-}
-
 void jiwa_rt_opts_default(jiwa_rt_opts_t *o) {
   memset(o, 0, sizeof *o);
   o->workers = 0;
@@ -410,9 +397,12 @@ static void process(jiwa_worker_t *w, jiwa_node_t *n) {
   }
 }
 
-static void worker_async(uv_async_t *h) {
-  jiwa_worker_t *w = h->data;
+/* Take the whole inbox (and close it to new pushes if @p close), then
+ * process it in order. */
+static void inbox_run(jiwa_worker_t *w, int close) {
   pthread_mutex_lock(&w->mu);
+  if (close)
+    w->closed = 1;
   jiwa_node_t *n = w->head;
   w->head = w->tail = NULL;
   pthread_mutex_unlock(&w->mu);
@@ -423,6 +413,8 @@ static void worker_async(uv_async_t *h) {
     n = next;
   }
 }
+
+static void worker_async(uv_async_t *h) { inbox_run(h->data, 0); }
 
 static void worker_main(void *arg) {
   jiwa_worker_t *w = arg;
@@ -1182,7 +1174,7 @@ fail:
 int jiwa_rt_spawn_plugin(jiwa_rt_t *rt, const char *name, const char *plugin,
                          int worker, const void *settings, size_t len,
                          char *err, size_t errlen) {
-  if (!valid_name(name) || !valid_name(plugin)) {
+  if (!jiwa_conf_name_valid(name) || !jiwa_conf_name_valid(plugin)) {
     snprintf(err, errlen,
              "actor '%s' / plugin '%s': names are 1-63 characters of a-z, "
              "0-9, '_' and '-'",
@@ -1208,7 +1200,7 @@ int jiwa_rt_spawn_native(jiwa_rt_t *rt, const char *name,
                          const jiwa_plugin_desc_t *desc, int worker,
                          const void *settings, size_t len, char *err,
                          size_t errlen) {
-  if (!valid_name(name) || !desc || !desc->receive) {
+  if (!jiwa_conf_name_valid(name) || !desc || !desc->receive) {
     snprintf(err, errlen, "actor '%s': bad name or descriptor",
              name ? name : "");
     return JIWA_EINVAL;
@@ -1439,17 +1431,7 @@ static void stop_actors_call(jiwa_worker_t *w, void *ud) {
 /* Shutdown phase 2, per worker: refuse new work, settle the inbox, close. */
 static void close_call(jiwa_worker_t *w, void *ud) {
   stop_t *st = ud;
-  pthread_mutex_lock(&w->mu);
-  w->closed = 1;
-  jiwa_node_t *n = w->head;
-  w->head = w->tail = NULL;
-  pthread_mutex_unlock(&w->mu);
-  while (n) {
-    jiwa_node_t *next = n->next;
-    process(w, n);
-    free(n);
-    n = next;
-  }
+  inbox_run(w, 1);
   while (w->ext_out.head)
     slot_cancel(w->ext_out.head, JIWA_ESHUTDOWN, "runtime is shutting down");
   uv_close((uv_handle_t *)&w->async, NULL);
