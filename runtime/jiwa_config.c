@@ -690,6 +690,10 @@ typedef struct {
   jiwa_cfg_raw_t log;
   jiwa_cfg_raw_t runtime;
   jiwa_cfg_raw_t actors;
+  jiwa_cfg_raw_t socket;
+  jiwa_cfg_raw_t chat;
+  jiwa_cfg_raw_t allow_uids;
+  char *socket_path;
 } loader_t;
 
 typedef struct {
@@ -719,7 +723,76 @@ static const jiwa_cfg_field_t top_map[] = {
       "runtime tuning: timeouts, mailboxes, restarts"),
     F(JIWA_CFG_RAW, "actors", NULL, offsetof(loader_t, actors), 0, 0, 0,
       "list of { name = ..., plugin = ..., config = { ... } }"),
+    F(JIWA_CFG_RAW, "socket", NULL, offsetof(loader_t, socket), 0, 0, 0,
+      "the local socket API: path, limits, allowed peers"),
+    F(JIWA_CFG_RAW, "chat", NULL, offsetof(loader_t, chat), 0, 0, 0,
+      "{ actor = ..., type = ... }: where chat requests are routed"),
     {0}};
+
+static const jiwa_cfg_field_t socket_map[] = {
+    F(JIWA_CFG_STR, "path", NULL, offsetof(loader_t, socket_path), 0, 0, 0,
+      "socket file, relative to the config file; its directory must be "
+      "private (0700). Default: <state_dir>/jiwad.sock"),
+    F(JIWA_CFG_INT, "max_connections", "1024",
+      offsetof(loader_t, conf.socket_max_connections), 0, 1, 100000,
+      "clients connected at once; more are refused with EBUSY"),
+    F(JIWA_CFG_INT, "max_frame", "4194304",
+      offsetof(loader_t, conf.socket_max_frame), 0, 64, 268435456,
+      "largest frame payload in bytes; larger is refused after its header"),
+    F(JIWA_CFG_INT, "idle_timeout_ms", "10000",
+      offsetof(loader_t, conf.socket_idle_timeout_ms), 0, 10, 3600000,
+      "a frame started must be complete within this time (slow senders)"),
+    F(JIWA_CFG_INT, "out_queue_max", "1048576",
+      offsetof(loader_t, conf.socket_out_queue_max), 0, 4096, 1073741824,
+      "reply bytes queued for a client before reading from it pauses"),
+    F(JIWA_CFG_INT, "request_timeout_ms", "120000",
+      offsetof(loader_t, conf.socket_request_timeout_ms), 0, 1, 3600000,
+      "deadline of a request routed to an actor (chat)"),
+    F(JIWA_CFG_RAW, "allow_uids", NULL, offsetof(loader_t, allow_uids), 0, 0,
+      0, "list of other uids allowed to connect (the daemon's own always is)"),
+    {0}};
+
+static const jiwa_cfg_field_t chat_map[] = {
+    F(JIWA_CFG_STR, "actor", "echo", offsetof(jiwa_conf_t, chat_actor), 0, 0,
+      0, "actor that answers chat requests"),
+    F(JIWA_CFG_STR, "type", "chat", offsetof(jiwa_conf_t, chat_type), 0, 0, 0,
+      "message type the chat request is sent as"),
+    {0}};
+
+/* socket.allow_uids: a list of small non-negative integers. */
+static int load_uids(loader_t *ld, const char *file, char *err,
+                     size_t errlen) {
+  if (!ld->allow_uids.data)
+    return 0;
+  jiwa_mp_reader_t r;
+  jiwa_mp_item_t it;
+  jiwa_mp_reader_init(&r, ld->allow_uids.data, ld->allow_uids.len);
+  if (jiwa_mp_next(&r, &it) == 0 && it.type == JIWA_MP_MAP && it.v.count == 0)
+    return 0; /* {} is an empty list */
+  if (it.type != JIWA_MP_ARRAY ||
+      it.v.count > sizeof ld->conf.socket_allow_uids /
+                       sizeof ld->conf.socket_allow_uids[0]) {
+    cfg_err(err, errlen,
+            "%s: socket: key 'allow_uids': expected a list of at most 16 "
+            "uids, e.g. { 1001, 1002 }",
+            file);
+    return JIWA_ECONFIG;
+  }
+  for (uint32_t i = 0; i < it.v.count; i++) {
+    jiwa_mp_item_t u;
+    if (jiwa_mp_next(&r, &u) || u.type != JIWA_MP_UINT ||
+        u.v.u > 4294967294u) {
+      cfg_err(err, errlen,
+              "%s: socket: key 'allow_uids': entry %u is not a uid (a "
+              "non-negative integer); use numeric uids, see `id -u USER`",
+              file, i + 1);
+      return JIWA_ECONFIG;
+    }
+    ld->conf.socket_allow_uids[ld->conf.socket_n_allow_uids++] =
+        (int64_t)u.v.u;
+  }
+  return 0;
+}
 
 static const jiwa_cfg_field_t log_map[] = {
     F(JIWA_CFG_STR, "level", "info", offsetof(jiwa_conf_t, log_level), 0, 0, 0,
@@ -991,6 +1064,40 @@ static int validate(loader_t *ld, const char *file, const void *mp, size_t len,
   if (rc)
     return rc;
 
+  snprintf(where, sizeof where, "%s: socket", file);
+  rc = jiwa_cfgmap_apply(socket_map, ld->socket.data, ld->socket.len, ld,
+                         where, err, errlen);
+  if (rc)
+    return rc;
+  rc = load_uids(ld, file, err, errlen);
+  if (rc)
+    return rc;
+  if (ld->socket_path) {
+    c->socket_path = resolve_against(c->dir, ld->socket_path);
+  } else {
+    size_t n = strlen(c->state_dir) + sizeof "/jiwad.sock";
+    c->socket_path = malloc(n);
+    if (c->socket_path)
+      snprintf(c->socket_path, n, "%s/jiwad.sock", c->state_dir);
+  }
+  if (!c->socket_path) {
+    cfg_err(err, errlen, "%s: out of memory", file);
+    return JIWA_ENOMEM;
+  }
+  if (strlen(c->socket_path) >= 108) {
+    cfg_err(err, errlen,
+            "%s: socket: key 'path': %s is longer than the 107 bytes a Unix "
+            "socket path may have; choose a shorter path",
+            file, c->socket_path);
+    return JIWA_ECONFIG;
+  }
+
+  snprintf(where, sizeof where, "%s: chat", file);
+  rc = jiwa_cfgmap_apply(chat_map, ld->chat.data, ld->chat.len, c, where, err,
+                         errlen);
+  if (rc)
+    return rc;
+
   return load_actors(ld, file, err, errlen);
 }
 
@@ -1055,6 +1162,10 @@ out:
   free((void *)ld.log.data);
   free((void *)ld.runtime.data);
   free((void *)ld.actors.data);
+  free((void *)ld.socket.data);
+  free((void *)ld.chat.data);
+  free((void *)ld.allow_uids.data);
+  free(ld.socket_path);
   free(mp);
   free(src);
   return rc;
@@ -1069,6 +1180,9 @@ void jiwa_conf_free(jiwa_conf_t *c) {
   free(c->state_dir);
   free(c->log_level);
   free(c->log_format);
+  free(c->socket_path);
+  free(c->chat_actor);
+  free(c->chat_type);
   for (size_t i = 0; i < c->n_actors; i++) {
     free(c->actors[i].name);
     free(c->actors[i].plugin);

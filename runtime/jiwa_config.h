@@ -44,6 +44,19 @@ typedef struct jiwa_conf {
   int64_t restart_max;         /**< restarts in a row before giving up, 0 = never */
   int64_t drain_timeout_ms;    /**< how long an old plugin version may drain */
   int watch_plugins;           /**< reload on file change in plugin_dir */
+  /* socket = { ... }: the local API (jiwa_server.h) */
+  char *socket_path;           /**< absolute; default <state_dir>/jiwad.sock */
+  int64_t socket_max_connections;
+  int64_t socket_max_frame;    /**< bytes of one frame's payload */
+  int64_t socket_idle_timeout_ms; /**< a partial frame must complete within */
+  int64_t socket_out_queue_max;   /**< queued reply bytes before reads pause */
+  int64_t socket_request_timeout_ms; /**< deadline of a routed request */
+  int64_t socket_allow_uids[16];  /**< peers allowed besides our own uid */
+  size_t socket_n_allow_uids;
+  /* chat = { actor = ..., type = ... }: where socket `chat` requests go
+   * until the Lua policy engine routes them */
+  char *chat_actor;
+  char *chat_type;
   size_t n_actors;
   jiwa_actor_conf_t *actors;
 } jiwa_conf_t;
