@@ -14,6 +14,7 @@
 #include "jiwa_msg.h"
 #include "jiwa_rt.h"
 #include "jiwa_rt_int.h"
+#include "jiwa_server.h"
 
 #ifndef JIWA_VERSION
 #define JIWA_VERSION "0.1.0"
@@ -184,7 +185,7 @@ static void demo_stream_fn(const jiwa_msg_t *m, void *ud) {
   if (m->kind == JIWA_MSG_DELTA) {
     const char *t;
     size_t n;
-    if (jiwa_mp_get_str(m->body, m->body_len, "delta", &t, &n) == 0)
+    if (jiwa_mp_get_str(m->body, m->body_len, "text", &t, &n) == 0)
       printf("[%.*s]", (int)n, t);
     fflush(stdout);
     return;
@@ -430,6 +431,28 @@ int main(int argc, char **argv) {
     return rc ? 1 : 0;
   }
 
+  jiwa_server_opts_t so;
+  jiwa_server_opts_default(&so);
+  so.path = conf.socket_path;
+  so.max_connections = (uint32_t)conf.socket_max_connections;
+  so.max_frame = (uint32_t)conf.socket_max_frame;
+  so.idle_timeout_ms = (uint32_t)conf.socket_idle_timeout_ms;
+  so.out_queue_max = (size_t)conf.socket_out_queue_max;
+  so.request_timeout_ms = (uint32_t)conf.socket_request_timeout_ms;
+  so.allow_uids = conf.socket_allow_uids;
+  so.n_allow_uids = conf.socket_n_allow_uids;
+  so.chat_actor = conf.chat_actor;
+  so.chat_type = conf.chat_type;
+  so.version = JIWA_VERSION;
+  jiwa_server_t *srv;
+  rc = jiwa_server_start(&srv, rt, &so, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "jiwad: %s: socket: %s\n", conf.path, err);
+    jiwa_rt_free(rt);
+    jiwa_conf_free(&conf);
+    return 1;
+  }
+
   uv_loop_t loop;
   uv_loop_init(&loop);
   daemon_t d;
@@ -455,9 +478,10 @@ int main(int argc, char **argv) {
                 conf.plugin_dir);
   }
   jiwa_logf(JIWA_LOG_INFO, "jiwad",
-            "jiwad %s serving: %d workers, %zu actors, config %s (pid %ld)",
-            JIWA_VERSION, jiwa_rt_workers(rt), conf.n_actors, conf.path,
-            (long)getpid());
+            "jiwad %s serving: %d workers, %zu actors, socket %s, config %s "
+            "(pid %ld)",
+            JIWA_VERSION, jiwa_rt_workers(rt), conf.n_actors, conf.socket_path,
+            conf.path, (long)getpid());
   demo_t dm = {.d = &d, .exit_after = demo_exit};
   uv_work_t demo_req;
   if (demo) {
@@ -467,7 +491,12 @@ int main(int argc, char **argv) {
   uv_run(&loop, UV_RUN_DEFAULT);
 
   jiwa_logf(JIWA_LOG_INFO, "jiwad", "stopping");
+  /* clients first, then the actors (which completes every request still in
+   * flight), then the server's loop */
+  jiwa_server_close(srv);
   rc = jiwa_rt_stop(rt);
+  if (jiwa_server_free(srv))
+    rc = JIWA_EBUSY;
   uv_walk(&loop, close_walk, NULL);
   uv_run(&loop, UV_RUN_DEFAULT); /* lets the demo or a reload finish */
   if (uv_loop_close(&loop) != 0)

@@ -1,6 +1,7 @@
 /*
- * echo — answers `echo` asks with the text it was sent, optionally after a
- * delay and optionally streamed word by word. The offline demo, the
+ * echo — answers asks (`echo`, `chat`, any type but `ping`) with the text
+ * it was sent, optionally after a delay and optionally streamed word by
+ * word. The offline demo, the
  * benchmarks and the reload tests use it as a stand-in for a real pattern.
  */
 #include <jiwa/plugin.h>
@@ -59,14 +60,18 @@ static void answer(jiwa_actor_t *self, echo_ctx_t *ctx,
   }
   int n = sprintf(out, "%s, %.*s", ctx->greeting, (int)len, text);
   jiwa_mp_writer_t w;
-  if (ctx->stream) {
+  int stream = ctx->stream;
+  size_t blen;
+  const void *body = jiwa_msg_body(req, &blen);
+  jiwa_mp_get_bool(body, blen, "stream", &stream); /* a request may ask */
+  if (stream) {
     /* one delta per word, then the whole text as the final reply */
     const char *p = out, *end = out + n;
     while (p < end) {
       const char *sp = memchr(p, ' ', (size_t)(end - p));
       const char *stop = sp ? sp + 1 : end;
       jiwa_mp_writer_init(&w);
-      pack_text(&w, "delta", p, (size_t)(stop - p));
+      pack_text(&w, "text", p, (size_t)(stop - p));
       jiwa_stream(self, req, "echo.delta", w.sbuf.data, w.sbuf.size);
       jiwa_mp_writer_free(&w);
       p = stop;

@@ -54,9 +54,9 @@ static void test_echo_stream(void **state) {
   jiwa_harness_reply_t r;
   ask_text(h, "quanto costa", 1000, &r);
   assert_int_equal(r.ndeltas, 3);
-  expect_text(r.deltas[0], "delta", "ciao, ");
-  expect_text(r.deltas[1], "delta", "quanto ");
-  expect_text(r.deltas[2], "delta", "costa");
+  expect_text(r.deltas[0], "text", "ciao, ");
+  expect_text(r.deltas[1], "text", "quanto ");
+  expect_text(r.deltas[2], "text", "costa");
   expect_text(r.final, "text", "ciao, quanto costa");
   jiwa_harness_reply_free(&r);
   assert_int_equal(jiwa_harness_close(h), 0);

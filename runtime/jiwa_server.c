@@ -1,0 +1,1103 @@
+/* The local socket API. One thread, one uv loop: accept, read, split into
+ * frames, dispatch ops; replies produced on worker loops come back through
+ * an inbox (mutex + list + uv_async) and are written here. */
+#include "jiwa_server.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "jiwa/frame.h"
+#include "jiwa_config.h"
+#include "jiwa_log.h"
+#include "jiwa_metrics.h"
+#include "jiwa_msg.h"
+#include "jiwa_rt_int.h"
+
+#define CHAT_TEXT_MAX 65536
+#define CHAT_FIELD_MAX 128
+#define READ_CHUNK 65536
+
+static const char *const ops_list[] = {
+    "health",        "stats",         "plugin.list", "plugin.load",
+    "plugin.reload", "plugin.unload", "chat",        NULL};
+
+typedef struct conn conn_t;
+
+/* Something for the server loop: a frame to write, and whether it is the
+ * final one of request @p req. */
+typedef struct item {
+  struct item *next;
+  conn_t *c;
+  struct req *req; /* set on finals: the request is done */
+  char *data;
+  size_t len;
+} item_t;
+
+typedef struct req {
+  conn_t *c;
+  uint64_t id;
+  uint64_t t0_us;
+  struct req *prev, *next; /* in c->reqs */
+  /* for plugin.load/unload work */
+  uv_work_t work;
+  char name[64], plugin[64];
+  int64_t worker;
+  void *config;
+  size_t config_len;
+  int rc;
+  char err[512];
+} req_t;
+
+struct conn {
+  uv_pipe_t pipe;
+  jiwa_server_t *s;
+  int refs; /* 1 while open + 1 per request in flight (server loop only) */
+  int closing;
+  int close_after_write;
+  uint8_t *buf;
+  size_t len, cap;
+  uv_timer_t idle;
+  int idle_running;
+  size_t out_bytes;
+  int paused;
+  uid_t uid;
+  req_t *reqs;
+  conn_t *prev, *next;
+};
+
+typedef struct {
+  uv_write_t w;
+  conn_t *c;
+  char *data;
+  size_t len;
+} wreq_t;
+
+struct jiwa_server {
+  jiwa_rt_t *rt;
+  jiwa_server_opts_t o;
+  char path[108];
+  char *chat_actor, *chat_type, *version;
+  int64_t allow[16];
+  size_t nallow;
+  uv_loop_t loop;
+  uv_thread_t thread;
+  uv_pipe_t listener;
+  uv_async_t async;
+  pthread_mutex_t mu;
+  item_t *head, *tail;
+  int closed_inbox;
+  atomic_int closing, finishing;
+  int listener_open;
+  conn_t *conns;
+  size_t nconns;
+  uint64_t started_ms;
+  /* counters, read by stats from any thread */
+  _Atomic uint64_t connections_total, peers_rejected, busy_rejected,
+      frames_in, frames_out, bad_frames, backpressure_pauses, idle_timeouts;
+  _Atomic uint64_t nconns_a;
+  jiwa_hist_t requests;
+};
+
+void jiwa_server_opts_default(jiwa_server_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->path = "state/jiwad.sock";
+  o->max_connections = 1024;
+  o->max_frame = JIWA_FRAME_MAX_DEFAULT;
+  o->idle_timeout_ms = 10000;
+  o->out_queue_max = 1u << 20;
+  o->request_timeout_ms = 120000;
+  o->chat_actor = "echo";
+  o->chat_type = "chat";
+  o->version = "0.1.0";
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static void conn_close(conn_t *c);
+static void conn_unref(conn_t *c);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf);
+
+static void on_written(uv_write_t *w, int status) {
+  wreq_t *wr = (wreq_t *)w;
+  conn_t *c = wr->c;
+  c->out_bytes -= wr->len;
+  free(wr->data);
+  free(wr);
+  if (status < 0 && !c->closing) {
+    conn_close(c);
+  } else if (!c->closing && c->close_after_write && c->out_bytes == 0) {
+    conn_close(c);
+  } else if (c->paused && !c->closing && !c->close_after_write &&
+             c->out_bytes <= c->s->o.out_queue_max / 2) {
+    /* the client caught up: read from it again */
+    c->paused = 0;
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+  }
+  conn_unref(c);
+}
+
+/* Queue @p data (ownership taken) for @p c. */
+static void conn_write(conn_t *c, char *data, size_t len) {
+  if (c->closing) {
+    free(data);
+    return;
+  }
+  wreq_t *wr = malloc(sizeof *wr);
+  if (!wr) {
+    free(data);
+    conn_close(c);
+    return;
+  }
+  wr->c = c;
+  wr->data = data;
+  wr->len = len;
+  uv_buf_t b = uv_buf_init(data, (unsigned)len);
+  if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) != 0) {
+    free(data);
+    free(wr);
+    conn_close(c);
+    return;
+  }
+  c->refs++;
+  c->out_bytes += len;
+  atomic_fetch_add_explicit(&c->s->frames_out, 1, memory_order_relaxed);
+  /* Backpressure: a client that does not read its replies stops being
+   * read from, so it cannot make us queue without bound. */
+  if (!c->paused && c->out_bytes > c->s->o.out_queue_max) {
+    c->paused = 1;
+    uv_read_stop((uv_stream_t *)&c->pipe);
+    atomic_fetch_add(&c->s->backpressure_pauses, 1);
+  }
+}
+
+static void write_frame(conn_t *c, uint64_t id, const char *op,
+                        const void *body, size_t len) {
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  if (jiwa_frame_write(&w, id, op, body, len) == 0) {
+    conn_write(c, w.sbuf.data, w.sbuf.size);
+    return; /* the buffer now belongs to the write */
+  }
+  jiwa_mp_writer_free(&w);
+}
+
+static void write_error(conn_t *c, uint64_t id, int code, const char *fmt,
+                        ...) JIWA_PRINTF(4, 5);
+static void write_error(conn_t *c, uint64_t id, int code, const char *fmt,
+                        ...) {
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  if (jiwa_frame_write_error(&w, id, code, msg) == 0)
+    conn_write(c, w.sbuf.data, w.sbuf.size);
+  else
+    jiwa_mp_writer_free(&w);
+}
+
+/* ---- connection lifetime --------------------------------------------------- */
+
+static void conn_free_if_done(conn_t *c) {
+  if (c->refs > 0)
+    return;
+  free(c->buf);
+  free(c);
+}
+
+static void conn_unref(conn_t *c) {
+  c->refs--;
+  conn_free_if_done(c);
+}
+
+static void on_idle_closed(uv_handle_t *h) { conn_unref(h->data); }
+
+static void on_pipe_closed(uv_handle_t *h) {
+  conn_t *c = h->data;
+  uv_close((uv_handle_t *)&c->idle, on_idle_closed);
+}
+
+static void conn_close(conn_t *c) {
+  if (c->closing)
+    return;
+  c->closing = 1;
+  jiwa_server_t *s = c->s;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  s->nconns--;
+  atomic_store(&s->nconns_a, s->nconns);
+  uv_timer_stop(&c->idle);
+  uv_close((uv_handle_t *)&c->pipe, on_pipe_closed);
+}
+
+/* Send a connection-level error, then close once it is written. */
+static void conn_fail(conn_t *c, int code, const char *msg) {
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  c->close_after_write = 1;
+  write_error(c, 0, code, "%s", msg);
+  if (c->out_bytes == 0)
+    conn_close(c);
+}
+
+static req_t *req_new(conn_t *c, uint64_t id) {
+  req_t *r = calloc(1, sizeof *r);
+  if (!r)
+    return NULL;
+  r->c = c;
+  r->id = id;
+  r->t0_us = jiwa__now_us();
+  r->next = c->reqs;
+  if (c->reqs)
+    c->reqs->prev = r;
+  c->reqs = r;
+  c->refs++;
+  return r;
+}
+
+static void req_done(req_t *r) {
+  conn_t *c = r->c;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    c->reqs = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  jiwa_hist_add(&c->s->requests, jiwa__now_us() - r->t0_us);
+  free(r->config);
+  free(r);
+  conn_unref(c);
+}
+
+static int id_in_flight(conn_t *c, uint64_t id) {
+  for (req_t *r = c->reqs; r; r = r->next)
+    if (r->id == id)
+      return 1;
+  return 0;
+}
+
+/* ---- the inbox: frames from other threads ------------------------------------ */
+
+/* Any thread: hand a built frame (ownership taken) to the server loop. */
+static void post(jiwa_server_t *s, conn_t *c, req_t *final_of, char *data,
+                 size_t len) {
+  item_t *it = malloc(sizeof *it);
+  if (!it) {
+    /* Never lose a final: its request would leak. Spin until memory. */
+    while (!(it = malloc(sizeof *it)))
+      usleep(1000);
+  }
+  it->c = c;
+  it->req = final_of;
+  it->data = data;
+  it->len = len;
+  it->next = NULL;
+  pthread_mutex_lock(&s->mu);
+  int was_empty = s->head == NULL;
+  if (s->tail)
+    s->tail->next = it;
+  else
+    s->head = it;
+  s->tail = it;
+  if (was_empty && !s->closed_inbox)
+    uv_async_send(&s->async);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void post_frame(req_t *r, const char *op, const void *body, size_t len,
+                       int final) {
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  if (jiwa_frame_write(&w, r->id, op, body, len) != 0) {
+    jiwa_mp_writer_free(&w);
+    jiwa_mp_writer_init(&w);
+    jiwa_frame_write_error(&w, r->id, JIWA_EPROTO,
+                           "the reply could not be encoded as a frame");
+  }
+  post(r->c->s, r->c, final ? r : NULL, w.sbuf.data, w.sbuf.size);
+}
+
+static void post_error(req_t *r, int code, const char *msg) {
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  jiwa_frame_write_error(&w, r->id, code, msg);
+  post(r->c->s, r->c, r, w.sbuf.data, w.sbuf.size);
+}
+
+static void finish_server(jiwa_server_t *s);
+
+static void on_async(uv_async_t *h) {
+  jiwa_server_t *s = h->data;
+  pthread_mutex_lock(&s->mu);
+  item_t *it = s->head;
+  s->head = s->tail = NULL;
+  pthread_mutex_unlock(&s->mu);
+  while (it) {
+    item_t *next = it->next;
+    conn_t *c = it->c;
+    if (it->data && !c->closing)
+      conn_write(c, it->data, it->len);
+    else
+      free(it->data);
+    if (it->req)
+      req_done(it->req);
+    free(it);
+    it = next;
+  }
+  if (atomic_load(&s->closing) && s->listener_open) {
+    s->listener_open = 0;
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    while (s->conns)
+      conn_close(s->conns);
+    unlink(s->path);
+  }
+  if (atomic_load(&s->finishing))
+    finish_server(s);
+}
+
+/* ---- ops ----------------------------------------------------------------------- */
+
+static void reply_now(conn_t *c, uint64_t id, jiwa_mp_writer_t *body) {
+  write_frame(c, id, "reply", body->sbuf.data, body->sbuf.size);
+  jiwa_mp_writer_free(body);
+}
+
+static void op_health(conn_t *c, uint64_t id) {
+  jiwa_server_t *s = c->s;
+  /* down = actors not running, from the runtime's own list */
+  jiwa_mp_writer_t l;
+  jiwa_mp_writer_init(&l);
+  jiwa_rt_list(s->rt, &l.pk);
+  jiwa_mp_reader_t r;
+  jiwa_mp_item_t it;
+  jiwa_mp_reader_init(&r, l.sbuf.data, l.sbuf.size);
+  uint32_t n = 0;
+  char down[32][64];
+  uint32_t ndown = 0;
+  if (jiwa_mp_next(&r, &it) == 0 && it.type == JIWA_MP_ARRAY)
+    n = it.v.count;
+  for (uint32_t i = 0; i < n; i++) {
+    const uint8_t *start = r.p;
+    if (jiwa_mp_skip(&r))
+      break;
+    size_t len = (size_t)(r.p - start);
+    const char *st, *nm;
+    size_t stl, nml;
+    if (jiwa_mp_get_str(start, len, "state", &st, &stl) == 0 &&
+        !(stl == 7 && memcmp(st, "running", 7) == 0) && ndown < 32 &&
+        jiwa_mp_get_str(start, len, "name", &nm, &nml) == 0 && nml < 64) {
+      memcpy(down[ndown], nm, nml);
+      down[ndown++][nml] = '\0';
+    }
+  }
+  jiwa_mp_writer_free(&l);
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  msgpack_pack_map(&w.pk, 7);
+  jiwa_mp_put_kv_str(&w.pk, "status", ndown ? "degraded" : "ok");
+  jiwa_mp_put_kv_str(&w.pk, "version", s->version);
+  jiwa_mp_put_kv_int(&w.pk, "proto", JIWA_PROTO_VERSION);
+  jiwa_mp_put_kv_int(&w.pk, "uptime_ms",
+                     (int64_t)(jiwa__now_us() / 1000 - s->started_ms));
+  jiwa_mp_put_kv_int(&w.pk, "workers", jiwa_rt_workers(s->rt));
+  jiwa_mp_put_kv_int(&w.pk, "actors", n);
+  jiwa_mp_put_str(&w.pk, "down");
+  msgpack_pack_array(&w.pk, ndown);
+  for (uint32_t i = 0; i < ndown; i++)
+    jiwa_mp_put_str(&w.pk, down[i]);
+  reply_now(c, id, &w);
+}
+
+static void op_stats(conn_t *c, uint64_t id) {
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  msgpack_pack_map(&w.pk, 2);
+  jiwa_mp_put_str(&w.pk, "runtime");
+  jiwa_rt_stats(c->s->rt, &w.pk);
+  jiwa_mp_put_str(&w.pk, "server");
+  jiwa_server_stats(c->s, &w.pk);
+  reply_now(c, id, &w);
+}
+
+static void op_list(conn_t *c, uint64_t id) {
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  msgpack_pack_map(&w.pk, 1);
+  jiwa_mp_put_str(&w.pk, "actors");
+  jiwa_rt_list(c->s->rt, &w.pk);
+  reply_now(c, id, &w);
+}
+
+/* Fetch a required name-like string field; writes the error itself. */
+static int need_name(conn_t *c, uint64_t id, const char *op,
+                     const jiwa_frame_t *f, const char *key, char *dst) {
+  int rc = jiwa_mp_get_strcpy(f->body, f->body_len, key, dst, 64);
+  if (rc || !jiwa_conf_name_valid(dst)) {
+    write_error(c, id, JIWA_EINVAL,
+                "%s: field '%s' %s; names are 1-63 characters of a-z, 0-9, "
+                "'_' and '-'",
+                op, key,
+                rc == JIWA_ENOENT ? "is missing"
+                : rc == JIWA_EINVAL ? "must be a string"
+                                    : "is not a valid name");
+    return -1;
+  }
+  return 0;
+}
+
+/* Reply body {name, plugin, version, generation} for actor @p name. */
+static void describe_actor(jiwa_server_t *s, const char *name,
+                           jiwa_mp_writer_t *w) {
+  jiwa_mp_writer_t l;
+  jiwa_mp_writer_init(&l);
+  jiwa_rt_list(s->rt, &l.pk);
+  jiwa_mp_reader_t r;
+  jiwa_mp_item_t it;
+  jiwa_mp_reader_init(&r, l.sbuf.data, l.sbuf.size);
+  jiwa_mp_writer_init(w);
+  int found = 0;
+  if (jiwa_mp_next(&r, &it) == 0 && it.type == JIWA_MP_ARRAY)
+    for (uint32_t i = 0; i < it.v.count && !found; i++) {
+      const uint8_t *start = r.p;
+      if (jiwa_mp_skip(&r))
+        break;
+      size_t len = (size_t)(r.p - start);
+      const char *nm;
+      size_t nml;
+      if (jiwa_mp_get_str(start, len, "name", &nm, &nml) == 0 &&
+          nml == strlen(name) && memcmp(nm, name, nml) == 0) {
+        msgpack_sbuffer_write(&w->sbuf, (const char *)start, len);
+        found = 1;
+      }
+    }
+  if (!found) {
+    msgpack_pack_map(&w->pk, 1);
+    jiwa_mp_put_kv_str(&w->pk, "name", name);
+  }
+  jiwa_mp_writer_free(&l);
+}
+
+static void reload_done(int rc, const char *err, void *ud) {
+  req_t *r = ud;
+  if (rc) {
+    post_error(r, rc, err);
+    return;
+  }
+  jiwa_mp_writer_t w;
+  describe_actor(r->c->s, r->name, &w);
+  post_frame(r, "reply", w.sbuf.data, w.sbuf.size, 1);
+  jiwa_mp_writer_free(&w);
+}
+
+static void op_reload(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
+  char name[64];
+  if (need_name(c, id, "plugin.reload", f, "name", name))
+    return;
+  req_t *r = req_new(c, id);
+  if (!r) {
+    write_error(c, id, JIWA_ENOMEM, "out of memory");
+    return;
+  }
+  snprintf(r->name, sizeof r->name, "%s", name);
+  int rc = jiwa_rt_reload(c->s->rt, name, reload_done, r);
+  if (rc) {
+    write_error(c, id, rc,
+                rc == JIWA_ENOENT ? "plugin.reload: no actor named '%s'; see "
+                                    "`jiwa plugins`"
+                : rc == JIWA_ENOTSUP
+                    ? "plugin.reload: '%s' is built into jiwad and cannot be "
+                      "reloaded"
+                    : "plugin.reload: '%s' cannot be reloaded now",
+                name);
+    req_done(r);
+  }
+}
+
+/* plugin.load / plugin.unload block until the worker has run init/drain:
+ * they run on the thread pool, not on the server loop. */
+static void load_work(uv_work_t *w) {
+  req_t *r = w->data;
+  r->rc = jiwa_rt_spawn_plugin(r->c->s->rt, r->name, r->plugin, (int)r->worker,
+                               r->config, r->config_len, r->err,
+                               sizeof r->err);
+}
+
+static void unload_work(uv_work_t *w) {
+  req_t *r = w->data;
+  r->rc = jiwa_rt_unload(r->c->s->rt, r->name, r->err, sizeof r->err);
+}
+
+static void blocking_done(uv_work_t *w, int status) {
+  req_t *r = w->data;
+  conn_t *c = r->c;
+  if (r->rc && r->rc != JIWA_EPLUGIN) {
+    write_error(c, r->id, r->rc, "%s", r->err);
+  } else if (r->rc == JIWA_EPLUGIN) {
+    write_error(c, r->id, r->rc,
+                "%s (the actor exists and is retried with backoff; fix it and "
+                "`jiwa plugin reload %s`)",
+                r->err, r->name);
+  } else {
+    jiwa_mp_writer_t b;
+    describe_actor(c->s, r->name, &b);
+    reply_now(c, r->id, &b);
+  }
+  req_done(r);
+}
+
+static void op_load(conn_t *c, uint64_t id, const jiwa_frame_t *f,
+                    int unload) {
+  const char *op = unload ? "plugin.unload" : "plugin.load";
+  char name[64], plugin[64] = "";
+  if (need_name(c, id, op, f, "name", name))
+    return;
+  if (!unload && need_name(c, id, op, f, "plugin", plugin))
+    return;
+  int64_t worker = -1;
+  int rc = jiwa_mp_get_int(f->body, f->body_len, "worker", &worker);
+  if (rc && rc != JIWA_ENOENT) {
+    write_error(c, id, JIWA_EINVAL, "%s: field 'worker' must be an integer",
+                op);
+    return;
+  }
+  jiwa_mp_reader_t at;
+  const uint8_t *cfg = NULL;
+  size_t cfglen = 0;
+  rc = jiwa_mp_map_find(f->body, f->body_len, "config", &at);
+  if (rc == 0) {
+    jiwa_mp_reader_t peek = at;
+    jiwa_mp_item_t it;
+    const uint8_t *start = at.p;
+    if (jiwa_mp_next(&peek, &it) || it.type != JIWA_MP_MAP ||
+        jiwa_mp_skip(&at)) {
+      write_error(c, id, JIWA_EINVAL,
+                  "%s: field 'config' must be a map of the plugin's settings "
+                  "(see jiwad --plugin-help %s)",
+                  op, plugin);
+      return;
+    }
+    cfg = start;
+    cfglen = (size_t)(at.p - start);
+  }
+  req_t *r = req_new(c, id);
+  if (!r || (cfglen && !(r->config = malloc(cfglen)))) {
+    write_error(c, id, JIWA_ENOMEM, "out of memory");
+    if (r)
+      req_done(r);
+    return;
+  }
+  snprintf(r->name, sizeof r->name, "%s", name);
+  snprintf(r->plugin, sizeof r->plugin, "%s", plugin);
+  r->worker = worker;
+  if (cfglen) {
+    memcpy(r->config, cfg, cfglen);
+    r->config_len = cfglen;
+  }
+  r->work.data = r;
+  if (uv_queue_work(&c->s->loop, &r->work, unload ? unload_work : load_work,
+                    blocking_done)) {
+    write_error(c, id, JIWA_EIO, "%s: could not be queued", op);
+    req_done(r);
+  }
+}
+
+static void chat_fn(const jiwa_msg_t *m, void *ud) {
+  req_t *r = ud;
+  switch (m->kind) {
+  case JIWA_MSG_DELTA:
+    post_frame(r, "delta", m->body, m->body_len, 0);
+    break;
+  case JIWA_MSG_ERROR:
+    post_error(r, m->err, m->errtext);
+    break;
+  default:
+    post_frame(r, "reply", m->body, m->body_len, 1);
+  }
+}
+
+/* Optional string field of at most @p max bytes; -1 (error written) if
+ * present but wrong. */
+static int opt_str(conn_t *c, uint64_t id, const jiwa_frame_t *f,
+                   const char *key, size_t min, size_t max, const char **s,
+                   size_t *n) {
+  *s = NULL;
+  *n = 0;
+  int rc = jiwa_mp_get_str(f->body, f->body_len, key, s, n);
+  if (rc == JIWA_ENOENT)
+    return 0;
+  if (rc || *n < min || *n > max) {
+    write_error(c, id, JIWA_EINVAL,
+                "chat: field '%s' must be a string of %zu to %zu bytes", key,
+                min, max);
+    return -1;
+  }
+  return 0;
+}
+
+static void op_chat(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
+  const char *text, *user, *session;
+  size_t tl, ul, sl;
+  int stream = 0;
+  if (opt_str(c, id, f, "text", 1, CHAT_TEXT_MAX, &text, &tl) ||
+      opt_str(c, id, f, "user", 1, CHAT_FIELD_MAX, &user, &ul) ||
+      opt_str(c, id, f, "session", 1, CHAT_FIELD_MAX, &session, &sl))
+    return;
+  if (!text) {
+    write_error(c, id, JIWA_EINVAL,
+                "chat: field 'text' is missing; send {\"text\": \"...\"}");
+    return;
+  }
+  int rc = jiwa_mp_get_bool(f->body, f->body_len, "stream", &stream);
+  if (rc && rc != JIWA_ENOENT) {
+    write_error(c, id, JIWA_EINVAL, "chat: field 'stream' must be a boolean");
+    return;
+  }
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  msgpack_pack_map(&w.pk, 4);
+  jiwa_mp_put_str(&w.pk, "text");
+  msgpack_pack_str(&w.pk, tl);
+  msgpack_pack_str_body(&w.pk, text, tl);
+  jiwa_mp_put_str(&w.pk, "user");
+  msgpack_pack_str(&w.pk, ul);
+  msgpack_pack_str_body(&w.pk, user ? user : "", ul);
+  jiwa_mp_put_str(&w.pk, "session");
+  msgpack_pack_str(&w.pk, sl);
+  msgpack_pack_str_body(&w.pk, session ? session : "", sl);
+  jiwa_mp_put_kv_bool(&w.pk, "stream", stream);
+  req_t *r = req_new(c, id);
+  if (!r) {
+    jiwa_mp_writer_free(&w);
+    write_error(c, id, JIWA_ENOMEM, "out of memory");
+    return;
+  }
+  jiwa_server_t *s = c->s;
+  rc = jiwa_rt_ask(s->rt, s->chat_actor, s->chat_type, w.sbuf.data,
+                   w.sbuf.size, s->o.request_timeout_ms, chat_fn, r);
+  jiwa_mp_writer_free(&w);
+  if (rc) {
+    write_error(c, id, rc,
+                rc == JIWA_ENOENT
+                    ? "chat: the chat route's actor '%s' does not exist; "
+                      "check chat.actor in the config"
+                    : "chat: could not be routed to '%s'",
+                s->chat_actor);
+    req_done(r);
+  }
+}
+
+static void dispatch(conn_t *c, const jiwa_frame_t *f) {
+  uint64_t id = f->id;
+  if (id == 0) {
+    write_error(c, 0, JIWA_EINVAL,
+                "request id 0 is reserved for the server; number requests "
+                "from 1");
+    return;
+  }
+  if (id_in_flight(c, id)) {
+    write_error(c, id, JIWA_EINVAL,
+                "request id %llu is already in flight on this connection; "
+                "use a new id per request",
+                (unsigned long long)id);
+    return;
+  }
+  if (jiwa_frame_op_is(f, "health"))
+    op_health(c, id);
+  else if (jiwa_frame_op_is(f, "stats"))
+    op_stats(c, id);
+  else if (jiwa_frame_op_is(f, "plugin.list"))
+    op_list(c, id);
+  else if (jiwa_frame_op_is(f, "plugin.reload"))
+    op_reload(c, id, f);
+  else if (jiwa_frame_op_is(f, "plugin.load"))
+    op_load(c, id, f, 0);
+  else if (jiwa_frame_op_is(f, "plugin.unload"))
+    op_load(c, id, f, 1);
+  else if (jiwa_frame_op_is(f, "chat"))
+    op_chat(c, id, f);
+  else
+    write_error(c, id, JIWA_ENOTSUP,
+                "unknown op '%.*s'; ops are: health, stats, plugin.list, "
+                "plugin.load, plugin.reload, plugin.unload, chat",
+                (int)f->op_len, f->op);
+}
+
+/* ---- reading ----------------------------------------------------------------- */
+
+static void on_idle(uv_timer_t *t) {
+  conn_t *c = t->data;
+  c->idle_running = 0;
+  if (c->close_after_write || c->closing)
+    return;
+  atomic_fetch_add(&c->s->idle_timeouts, 1);
+  char msg[160];
+  snprintf(msg, sizeof msg,
+           "frame incomplete after %u ms (socket.idle_timeout_ms); closing",
+           c->s->o.idle_timeout_ms);
+  conn_fail(c, JIWA_ETIMEDOUT, msg);
+}
+
+static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf) {
+  conn_t *c = h->data;
+  /* Grow with what arrives, never with what a header declares: a 4-byte
+   * header alone must not cost max_frame bytes. */
+  if (c->cap - c->len < READ_CHUNK) {
+    size_t cap = c->cap ? c->cap : READ_CHUNK;
+    while (cap - c->len < READ_CHUNK)
+      cap *= 2;
+    uint8_t *p = realloc(c->buf, cap);
+    if (!p) {
+      buf->base = NULL;
+      buf->len = 0;
+      return;
+    }
+    c->buf = p;
+    c->cap = cap;
+  }
+  buf->base = (char *)c->buf + c->len;
+  buf->len = READ_CHUNK;
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
+  conn_t *c = st->data;
+  jiwa_server_t *s = c->s;
+  if (n < 0) {
+    conn_close(c);
+    return;
+  }
+  c->len += (size_t)n;
+  size_t off = 0;
+  while (!c->closing && !c->close_after_write && c->len - off >= JIWA_FRAME_HDR) {
+    int64_t fl = jiwa_frame_header(c->buf + off, s->o.max_frame);
+    if (fl < 0) {
+      char msg[200];
+      uint32_t declared = (uint32_t)c->buf[off] << 24 |
+                          (uint32_t)c->buf[off + 1] << 16 |
+                          (uint32_t)c->buf[off + 2] << 8 | c->buf[off + 3];
+      if (fl == JIWA_ETOOBIG)
+        snprintf(msg, sizeof msg,
+                 "frame of %u bytes exceeds the limit of %u "
+                 "(socket.max_frame); closing",
+                 declared, s->o.max_frame);
+      else
+        snprintf(msg, sizeof msg, "frame of length 0; closing");
+      atomic_fetch_add(&s->bad_frames, 1);
+      conn_fail(c, (int)fl, msg);
+      break;
+    }
+    if (c->len - off - JIWA_FRAME_HDR < (size_t)fl)
+      break; /* partial */
+    const uint8_t *payload = c->buf + off + JIWA_FRAME_HDR;
+    off += JIWA_FRAME_HDR + (size_t)fl;
+    atomic_fetch_add_explicit(&s->frames_in, 1, memory_order_relaxed);
+    jiwa_frame_t f;
+    char err[200];
+    if (jiwa_frame_parse(payload, (size_t)fl, &f, err, sizeof err)) {
+      atomic_fetch_add(&s->bad_frames, 1);
+      write_error(c, 0, JIWA_EPROTO, "%s", err);
+      continue;
+    }
+    dispatch(c, &f);
+  }
+  if (c->closing)
+    return;
+  if (off) {
+    memmove(c->buf, c->buf + off, c->len - off);
+    c->len -= off;
+  }
+  /* Shrink a buffer a large frame left behind. */
+  if (c->len == 0 && c->cap > 4 * READ_CHUNK) {
+    free(c->buf);
+    c->buf = NULL;
+    c->cap = 0;
+  }
+  if (c->len > 0 && !c->idle_running) {
+    c->idle_running = 1;
+    uv_timer_start(&c->idle, on_idle, s->o.idle_timeout_ms, 0);
+  } else if (c->len == 0 && c->idle_running) {
+    c->idle_running = 0;
+    uv_timer_stop(&c->idle);
+  }
+}
+
+/* ---- accepting -------------------------------------------------------------------- */
+
+static int peer_allowed(jiwa_server_t *s, int fd, uid_t *uid) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return 0;
+  *uid = cred.uid;
+  if (cred.uid == geteuid())
+    return 1;
+  for (size_t i = 0; i < s->nallow; i++)
+    if ((int64_t)cred.uid == s->allow[i])
+      return 1;
+  return 0;
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  jiwa_server_t *s = l->data;
+  if (status < 0)
+    return;
+  conn_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return;
+  c->s = s;
+  c->refs = 1;
+  uv_pipe_init(&s->loop, &c->pipe, 0);
+  c->pipe.data = c;
+  uv_timer_init(&s->loop, &c->idle);
+  c->idle.data = c;
+  c->next = s->conns;
+  if (s->conns)
+    s->conns->prev = c;
+  s->conns = c;
+  s->nconns++;
+  atomic_store(&s->nconns_a, s->nconns);
+  if (uv_accept(l, (uv_stream_t *)&c->pipe) != 0) {
+    conn_close(c);
+    return;
+  }
+  atomic_fetch_add(&s->connections_total, 1);
+  uv_os_fd_t fd;
+  uv_fileno((uv_handle_t *)&c->pipe, &fd);
+  if (!peer_allowed(s, fd, &c->uid)) {
+    atomic_fetch_add(&s->peers_rejected, 1);
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "uid %u may not use jiwad (it runs as uid %u); add it to "
+             "socket.allow_uids in the config",
+             (unsigned)c->uid, (unsigned)geteuid());
+    jiwa_logf(JIWA_LOG_WARN, "socket", "refused a client: %s", msg);
+    conn_fail(c, JIWA_EPERM, msg);
+    return;
+  }
+  if (s->nconns > s->o.max_connections) {
+    atomic_fetch_add(&s->busy_rejected, 1);
+    conn_fail(c, JIWA_EBUSY,
+              "too many connections (socket.max_connections); try again "
+              "later");
+    return;
+  }
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  msgpack_pack_map(&w.pk, 4);
+  jiwa_mp_put_kv_int(&w.pk, "proto", JIWA_PROTO_VERSION);
+  char server[64];
+  snprintf(server, sizeof server, "jiwad %s", s->version);
+  jiwa_mp_put_kv_str(&w.pk, "server", server);
+  jiwa_mp_put_kv_int(&w.pk, "max_frame", s->o.max_frame);
+  jiwa_mp_put_str(&w.pk, "ops");
+  msgpack_pack_array(&w.pk, sizeof ops_list / sizeof *ops_list - 1);
+  for (const char *const *op = ops_list; *op; op++)
+    jiwa_mp_put_str(&w.pk, *op);
+  write_frame(c, 0, "hello", w.sbuf.data, w.sbuf.size);
+  jiwa_mp_writer_free(&w);
+  uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+/* The socket's directory must be ours alone: then nobody else can connect
+ * before we check, and no chmod after bind is needed. */
+static int prepare_path(jiwa_server_t *s, char *err, size_t errlen) {
+  char dirbuf[sizeof s->path];
+  snprintf(dirbuf, sizeof dirbuf, "%s", s->path);
+  char *dir = dirname(dirbuf);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(err, errlen, "cannot create the socket directory %s: %s", dir,
+             strerror(errno));
+    return JIWA_EIO;
+  }
+  struct stat st;
+  if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    snprintf(err, errlen, "socket directory %s is not a directory", dir);
+    return JIWA_EIO;
+  }
+  if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+    snprintf(err, errlen,
+             "socket directory %s must be private: owned by uid %u with mode "
+             "0700 (it is uid %u, mode %03o); run chmod 700 %s",
+             dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+             (unsigned)(st.st_mode & 0777), dir);
+    return JIWA_EPERM;
+  }
+  if (lstat(s->path, &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      snprintf(err, errlen,
+               "%s exists and is not a socket; move it away or choose "
+               "another socket.path",
+               s->path);
+      return JIWA_EEXIST;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", s->path);
+    int live = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+      close(fd);
+    if (live) {
+      snprintf(err, errlen,
+               "another jiwad is already serving on %s; stop it or choose "
+               "another socket.path",
+               s->path);
+      return JIWA_EEXIST;
+    }
+    unlink(s->path); /* stale: left by a daemon that died */
+  }
+  return 0;
+}
+
+static void server_main(void *arg) {
+  jiwa_server_t *s = arg;
+  uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+int jiwa_server_start(jiwa_server_t **out, jiwa_rt_t *rt,
+                      const jiwa_server_opts_t *o, char *err, size_t errlen) {
+  *out = NULL;
+  if (!o->path || strlen(o->path) >= sizeof((jiwa_server_t *)0)->path) {
+    snprintf(err, errlen, "socket path missing or longer than 107 bytes");
+    return JIWA_EINVAL;
+  }
+  jiwa_server_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return JIWA_ENOMEM;
+  s->rt = rt;
+  s->o = *o;
+  snprintf(s->path, sizeof s->path, "%s", o->path);
+  s->chat_actor = strdup(o->chat_actor ? o->chat_actor : "echo");
+  s->chat_type = strdup(o->chat_type ? o->chat_type : "chat");
+  s->version = strdup(o->version ? o->version : "?");
+  for (size_t i = 0; i < o->n_allow_uids && i < 16; i++)
+    s->allow[s->nallow++] = o->allow_uids[i];
+  s->started_ms = jiwa__now_us() / 1000;
+  pthread_mutex_init(&s->mu, NULL);
+  int rc = prepare_path(s, err, errlen);
+  if (rc)
+    goto fail;
+  /* 1000 clients need 1000 descriptors: take what the hard limit allows. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  uv_loop_init(&s->loop);
+  uv_async_init(&s->loop, &s->async, on_async);
+  s->async.data = s;
+  uv_pipe_init(&s->loop, &s->listener, 0);
+  s->listener.data = s;
+  int e = uv_pipe_bind(&s->listener, s->path);
+  if (e == 0)
+    e = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  if (e) {
+    snprintf(err, errlen, "cannot listen on %s: %s", s->path, uv_strerror(e));
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    uv_close((uv_handle_t *)&s->async, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+    rc = JIWA_EIO;
+    goto fail;
+  }
+  s->listener_open = 1;
+  uv_thread_create(&s->thread, server_main, s);
+  jiwa_logf(JIWA_LOG_INFO, "socket", "listening on %s", s->path);
+  *out = s;
+  return 0;
+fail:
+  pthread_mutex_destroy(&s->mu);
+  free(s->chat_actor);
+  free(s->chat_type);
+  free(s->version);
+  free(s);
+  return rc;
+}
+
+void jiwa_server_close(jiwa_server_t *s) {
+  if (!s)
+    return;
+  atomic_store(&s->closing, 1);
+  pthread_mutex_lock(&s->mu);
+  if (!s->closed_inbox)
+    uv_async_send(&s->async);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* On the server loop, once closing: leave when every request is done. */
+static void finish_server(jiwa_server_t *s) {
+  if (s->conns || s->listener_open)
+    return;
+  /* Requests of closed connections still hold their conn until their
+   * final arrives; jiwa_rt_stop has delivered those by now. */
+  pthread_mutex_lock(&s->mu);
+  int empty = s->head == NULL;
+  if (empty)
+    s->closed_inbox = 1;
+  pthread_mutex_unlock(&s->mu);
+  if (empty && !uv_is_closing((uv_handle_t *)&s->async))
+    uv_close((uv_handle_t *)&s->async, NULL);
+}
+
+int jiwa_server_free(jiwa_server_t *s) {
+  if (!s)
+    return 0;
+  jiwa_server_close(s);
+  atomic_store(&s->finishing, 1);
+  pthread_mutex_lock(&s->mu);
+  if (!s->closed_inbox)
+    uv_async_send(&s->async);
+  pthread_mutex_unlock(&s->mu);
+  uv_thread_join(&s->thread);
+  int rc = uv_loop_close(&s->loop) ? JIWA_EBUSY : 0;
+  /* anything posted after the inbox closed (nothing should be) */
+  for (item_t *it = s->head; it;) {
+    item_t *next = it->next;
+    free(it->data);
+    free(it);
+    it = next;
+  }
+  pthread_mutex_destroy(&s->mu);
+  free(s->chat_actor);
+  free(s->chat_type);
+  free(s->version);
+  free(s);
+  return rc;
+}
+
+int jiwa_server_stats(jiwa_server_t *s, msgpack_packer *pk) {
+  int rc = msgpack_pack_map(pk, 10);
+#define CTR(name, field)                                                       \
+  rc |= jiwa_mp_put_kv_int(pk, name, (int64_t)atomic_load(&s->field))
+  CTR("connections", nconns_a);
+  CTR("connections_total", connections_total);
+  CTR("peers_rejected", peers_rejected);
+  CTR("busy_rejected", busy_rejected);
+  CTR("frames_in", frames_in);
+  CTR("frames_out", frames_out);
+  CTR("bad_frames", bad_frames);
+  CTR("backpressure_pauses", backpressure_pauses);
+  CTR("idle_timeouts", idle_timeouts);
+#undef CTR
+  rc |= jiwa_mp_put_str(pk, "requests");
+  rc |= jiwa_hist_pack(&s->requests, pk);
+  return rc ? JIWA_ENOMEM : 0;
+}
