@@ -51,6 +51,30 @@ return {
     watch_plugins = false,
   },
 
+  -- The local socket API (`jiwa` CLI, applications). The socket lives in a
+  -- private directory (mode 0700, owned by the daemon's user); only the
+  -- daemon's own uid and `allow_uids` may connect.
+  socket = {
+    -- Default: <state_dir>/jiwad.sock. Relative to this file.
+    -- path = "../build/state/jiwad.sock",
+    -- Clients connected at once; more are refused (EBUSY). 1..100000.
+    max_connections = 1024,
+    -- Largest frame payload in bytes, refused right after its header.
+    max_frame = 4194304,
+    -- A frame started must be complete within this time (slow senders).
+    idle_timeout_ms = 10000,
+    -- Reply bytes queued for a client before reading from it pauses.
+    out_queue_max = 1048576,
+    -- Deadline of a request routed to an actor (chat).
+    request_timeout_ms = 120000,
+    -- Other uids allowed to connect, e.g. { 1001 }.
+    allow_uids = {},
+  },
+
+  -- Where socket `chat` requests go: an actor and the message type they are
+  -- sent as. The Lua routing policy replaces this when it lands.
+  chat = { actor = "echo", type = "chat" },
+
   -- Plugin instances. Each entry:
   --   name        unique actor name, 1-63 characters of a-z 0-9 _ -
   --               (required)
@@ -62,5 +86,6 @@ return {
   --               when it loads (`jiwad --plugin-help <plugin>` lists them)
   actors = {
     { name = "echo", plugin = "echo", config = { greeting = "halo" } },
+    { name = "hello", plugin = "template" },
   },
 }
