@@ -49,6 +49,7 @@ typedef struct req {
   conn_t *c;
   uint64_t id;
   uint64_t t0_us;
+  int oversized; /* a delta was too big: the final becomes ETOOBIG */
   struct req *prev, *next; /* in c->reqs */
   /* for plugin.load/unload work */
   uv_work_t work;
@@ -183,15 +184,36 @@ static void conn_write(conn_t *c, char *data, size_t len) {
   }
 }
 
+/* Build frame @p op for @p id into @p w. max_frame bounds both directions:
+ * a reply that would exceed it becomes an ETOOBIG error, and a frame that
+ * cannot be built becomes an error too, so a request always gets a final. */
+static int build_frame(jiwa_mp_writer_t *w, uint32_t max_frame, uint64_t id,
+                       const char *op, const void *body, size_t len) {
+  jiwa_mp_writer_init(w);
+  int rc = jiwa_frame_write(w, id, op, body, len);
+  if (rc == 0 && w->sbuf.size - JIWA_FRAME_HDR <= max_frame)
+    return 0;
+  char msg[200];
+  if (rc == 0)
+    snprintf(msg, sizeof msg,
+             "the %s of %zu bytes exceeds max_frame (%u bytes); ask for less "
+             "or raise socket.max_frame",
+             op, w->sbuf.size - JIWA_FRAME_HDR, max_frame);
+  else
+    snprintf(msg, sizeof msg, "the %s could not be encoded: %s", op,
+             jiwa_strerror(rc));
+  jiwa_mp_writer_free(w);
+  jiwa_mp_writer_init(w);
+  rc = rc ? rc : JIWA_ETOOBIG;
+  jiwa_frame_write_error(w, id, rc, msg);
+  return rc;
+}
+
 static void write_frame(conn_t *c, uint64_t id, const char *op,
                         const void *body, size_t len) {
   jiwa_mp_writer_t w;
-  jiwa_mp_writer_init(&w);
-  if (jiwa_frame_write(&w, id, op, body, len) == 0) {
-    conn_write(c, w.sbuf.data, w.sbuf.size);
-    return; /* the buffer now belongs to the write */
-  }
-  jiwa_mp_writer_free(&w);
+  build_frame(&w, c->s->o.max_frame, id, op, body, len);
+  conn_write(c, w.sbuf.data, w.sbuf.size); /* the buffer now belongs to it */
 }
 
 static void write_error(conn_t *c, uint64_t id, int code, const char *fmt,
@@ -325,12 +347,19 @@ static void post(jiwa_server_t *s, conn_t *c, req_t *final_of, char *data,
 static void post_frame(req_t *r, const char *op, const void *body, size_t len,
                        int final) {
   jiwa_mp_writer_t w;
-  jiwa_mp_writer_init(&w);
-  if (jiwa_frame_write(&w, r->id, op, body, len) != 0) {
+  if (build_frame(&w, r->c->s->o.max_frame, r->id, op, body, len) && !final) {
+    /* An oversized delta cannot end the request early (more parts and the
+     * final are still coming): drop it and turn the final into the error. */
+    jiwa_mp_writer_free(&w);
+    r->oversized = 1;
+    return;
+  }
+  if (final && r->oversized) {
     jiwa_mp_writer_free(&w);
     jiwa_mp_writer_init(&w);
-    jiwa_frame_write_error(&w, r->id, JIWA_EPROTO,
-                           "the reply could not be encoded as a frame");
+    jiwa_frame_write_error(&w, r->id, JIWA_ETOOBIG,
+                           "a streamed part exceeded max_frame and was "
+                           "dropped; raise socket.max_frame");
   }
   post(r->c->s, r->c, final ? r : NULL, w.sbuf.data, w.sbuf.size);
 }
@@ -923,7 +952,11 @@ static int prepare_path(jiwa_server_t *s, char *err, size_t errlen) {
   char dirbuf[sizeof s->path];
   snprintf(dirbuf, sizeof dirbuf, "%s", s->path);
   char *dir = dirname(dirbuf);
-  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+  /* With allow_uids, others need search permission on the directory to
+   * reach the socket (never read or write: they cannot list or replace
+   * entries); SO_PEERCRED then decides who is served. */
+  mode_t want = s->nallow ? 0711 : 0700;
+  if (mkdir(dir, want) != 0 && errno != EEXIST) {
     snprintf(err, errlen, "cannot create the socket directory %s: %s", dir,
              strerror(errno));
     return JIWA_EIO;
@@ -933,12 +966,12 @@ static int prepare_path(jiwa_server_t *s, char *err, size_t errlen) {
     snprintf(err, errlen, "socket directory %s is not a directory", dir);
     return JIWA_EIO;
   }
-  if (st.st_uid != geteuid() || (st.st_mode & 077)) {
+  if (st.st_uid != geteuid() || (st.st_mode & (s->nallow ? 066 : 077))) {
     snprintf(err, errlen,
              "socket directory %s must be private: owned by uid %u with mode "
-             "0700 (it is uid %u, mode %03o); run chmod 700 %s",
-             dir, (unsigned)geteuid(), (unsigned)st.st_uid,
-             (unsigned)(st.st_mode & 0777), dir);
+             "%03o (it is uid %u, mode %03o); run chmod %03o %s",
+             dir, (unsigned)geteuid(), (unsigned)want, (unsigned)st.st_uid,
+             (unsigned)(st.st_mode & 0777), (unsigned)want, dir);
     return JIWA_EPERM;
   }
   if (lstat(s->path, &st) == 0) {
@@ -1006,7 +1039,12 @@ int jiwa_server_start(jiwa_server_t **out, jiwa_rt_t *rt,
   s->async.data = s;
   uv_pipe_init(&s->loop, &s->listener, 0);
   s->listener.data = s;
+  /* The socket file's mode is set by bind through the umask (no chmod
+   * after bind): owner-only, or connectable by all when other uids are
+   * allowed — the directory and SO_PEERCRED guard it either way. */
+  mode_t old_mask = umask(s->nallow ? 0 : 0077);
   int e = uv_pipe_bind(&s->listener, s->path);
+  umask(old_mask);
   if (e == 0)
     e = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
   if (e) {

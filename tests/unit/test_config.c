@@ -289,7 +289,10 @@ static void test_shipped_config(void **state) {
   assert_int_equal(fx->conf.workers, 0);
   assert_string_equal(fx->conf.log_level, "info");
   assert_string_equal(fx->conf.log_format, "text");
-  assert_int_equal(fx->conf.n_actors, 1);
+  assert_int_equal(fx->conf.n_actors, 2);
+  assert_string_equal(fx->conf.actors[1].name, "hello");
+  assert_string_equal(fx->conf.chat_actor, "echo");
+  assert_int_equal(fx->conf.socket_max_frame, 4194304);
   assert_string_equal(fx->conf.actors[0].name, "echo");
   assert_string_equal(fx->conf.actors[0].plugin, "echo");
   char g[16];
