@@ -67,8 +67,7 @@ static void abandon_owed(jiwa_gen_t *g) {
   }
 }
 
-/* Drop owed asks the asker already gave up on. */
-static void prune_owed(jiwa_gen_t *g) {
+void jiwa__gen_prune_owed(jiwa_gen_t *g) {
   jiwa_slot_t *s = g->owed.head;
   while (s) {
     jiwa_slot_t *next = s->owed_next;
@@ -99,7 +98,7 @@ void jiwa__gen_check(jiwa_gen_t *g) {
     jiwa__gen_cancel_asks(g, JIWA_ECANCELED);
     abandon_owed(g);
   } else {
-    prune_owed(g);
+    jiwa__gen_prune_owed(g);
   }
   g->checking = 0;
   if (!g->owed.head && !g->out.head && !g->timers && g->works == 0)

@@ -126,13 +126,14 @@ static void slot_cancel(jiwa_slot_t *s, int code, const char *text) {
     jiwa__msg_release(e);
     return;
   }
-  /* A final reply is queued for this loop: detach so it is dropped. */
-  if (s->gen)
-    jiwa__slot_list_del(&s->gen->out, s, 0);
-  else if (s->ext_fn)
-    jiwa__slot_list_del(&s->w->ext_out, s, 0);
-  s->gen = NULL;
-  s->ext_fn = NULL;
+  /* A final reply is already queued for this loop: the asker still gets
+   * exactly one final — this cancellation, now — and the queued one is
+   * dropped when it arrives (slot_finish detaches the slot). */
+  if (s->gen || s->ext_fn) {
+    jiwa_msg_t *e = error_msg(s->w->rt, code, text, s->id);
+    slot_finish(s, e);
+    jiwa__msg_release(e);
+  }
   slot_timer_close(s);
 }
 
@@ -247,19 +248,21 @@ static int deliver(jiwa_arec_t *a, jiwa_msg_t *m) {
 
 /* Send a delta or final message (reference consumed) to the asker. */
 void jiwa__slot_post(jiwa_slot_t *s, jiwa_msg_t *m) {
+  /* A final must never be lost (the slot is DONE: no timeout will come),
+   * so out of memory degrades to the preallocated error, never to nothing. */
   if (!m)
+    m = jiwa__msg_retain(s->w->rt->oom_msg);
+  jiwa_node_t *n;
+  while (!(n = malloc(sizeof *n)))
+    usleep(1000);
+  n->op = OP_RESULT;
+  n->slot = slot_retain(s);
+  n->msg = m;
+  n->actor = NULL;
+  if (worker_push(s->w, n) == 0)
     return;
-  jiwa_node_t *n = malloc(sizeof *n);
-  if (n) {
-    n->op = OP_RESULT;
-    n->slot = slot_retain(s);
-    n->msg = m;
-    n->actor = NULL;
-    if (worker_push(s->w, n) == 0)
-      return;
-    jiwa__slot_release(s);
-    free(n);
-  }
+  jiwa__slot_release(s);
+  free(n);
   jiwa__msg_release(m);
 }
 
@@ -294,6 +297,12 @@ static void dispatch(jiwa_gen_t *g, jiwa_msg_t *m) {
     }
     s->owner = g;
     jiwa__slot_list_add(&g->owed, slot_retain(s), 1);
+    /* A plugin that leaves asks unanswered must not grow this list forever:
+     * drop the ones their askers gave up on, each time it doubles. */
+    if (g->owed.n >= g->prune_at) {
+      jiwa__gen_prune_owed(g);
+      g->prune_at = g->owed.n * 2 > 256 ? g->owed.n * 2 : 256;
+    }
   }
   atomic_fetch_add_explicit(&a->m.received, 1, memory_order_relaxed);
   uint64_t t0 = jiwa__now_us();
@@ -469,7 +478,7 @@ int jiwa__gen_new(jiwa_arec_t *a, jiwa_module_t *mod,
   g->mod = mod ? jiwa__module_retain(mod) : NULL;
   g->desc = desc;
   g->ctx = ctx;
-  g->num = ++a->gen_counter;
+  g->num = atomic_fetch_add(&a->gen_counter, 1) + 1;
   g->state = GEN_LIVE;
   *out = g;
   return 0;
@@ -658,6 +667,8 @@ static int h_ask(jiwa_actor_t *self, const char *to, const char *type,
     return JIWA_EINVAL;
   if (self->state == GEN_DONE)
     return JIWA_ESTATE;
+  if (self->forced)
+    return JIWA_ECANCELED; /* being cut short: no new work */
   return ask_start(self->rec->rt, self->rec->w, self, cb, ud, NULL, NULL, to,
                    type, body, len, timeout_ms);
 }
@@ -788,6 +799,8 @@ static int h_timer_start(jiwa_actor_t *self, uint64_t after_ms,
     return JIWA_EINVAL;
   if (self->state == GEN_DONE)
     return JIWA_ESTATE;
+  if (self->forced)
+    return JIWA_ECANCELED;
   jiwa_ptimer_t *t = calloc(1, sizeof *t);
   if (!t)
     return JIWA_ENOMEM;
@@ -847,6 +860,8 @@ static int h_queue_work(jiwa_actor_t *self, jiwa_work_fn work,
     return JIWA_EINVAL;
   if (self->state == GEN_DONE)
     return JIWA_ESTATE;
+  if (self->forced)
+    return JIWA_ECANCELED;
   pwork_t *w = calloc(1, sizeof *w);
   if (!w)
     return JIWA_ENOMEM;
@@ -1051,6 +1066,17 @@ typedef struct {
 static void actor_start_call(jiwa_worker_t *w, void *ud) {
   start_t *st = ud;
   jiwa_arec_t *a = st->a;
+  if (w->rt->stopping || atomic_load(&a->state) == A_STOPPED) {
+    /* shut down or unloaded between registration and this call */
+    atomic_store(&a->state, A_STOPPED);
+    atomic_store(&a->listed, 0);
+    flush_park(a, JIWA_ESHUTDOWN);
+    snprintf(st->err, sizeof st->err, "actor '%s': runtime is shutting down",
+             a->name);
+    st->rc = JIWA_ESHUTDOWN;
+    waiter_wake(&st->wait);
+    return;
+  }
   uv_timer_init(&w->loop, &a->restart_timer);
   a->restart_timer.data = a;
   a->restart_timer_init = 1;
@@ -1226,6 +1252,10 @@ static void unload_call(jiwa_worker_t *w, void *ud) {
   a->cur = NULL;
   if (g)
     jiwa__gen_retire(g, 1, 0);
+  /* each generation holds its own reference; the actor's goes now, so the
+   * .so is unmapped once the last generation has drained */
+  jiwa__module_release(a->mod);
+  a->mod = NULL;
   waiter_wake(&u->wait);
 }
 
@@ -1322,7 +1352,7 @@ int jiwa_rt_list(jiwa_rt_t *rt, msgpack_packer *pk) {
     rc |= jiwa_mp_put_kv_str(pk, "plugin",
                              a->plugin[0] ? a->plugin : "(built-in)");
     rc |= jiwa_mp_put_kv_str(pk, "version", a->version);
-    rc |= jiwa_mp_put_kv_int(pk, "generation", a->gen_counter);
+    rc |= jiwa_mp_put_kv_int(pk, "generation", atomic_load(&a->gen_counter));
     rc |= jiwa_mp_put_kv_str(pk, "state", state_name(atomic_load(&a->state)));
     rc |= jiwa_mp_put_kv_int(pk, "worker", a->w->idx);
     rc |= jiwa_mp_put_kv_int(pk, "draining", atomic_load(&a->n_retired));

@@ -108,6 +108,7 @@ struct jiwa_actor { /* one generation */
   int inited;
   int forced; /* drain deadline passed or shutdown: cancel what is left */
   int checking; /* inside jiwa__gen_check: no re-entry */
+  size_t prune_at; /* owed.n at which to drop expired owed asks */
   jiwa_slot_list_t owed; /* asks delivered to us, not yet answered */
   jiwa_slot_list_t out;  /* our asks waiting for a reply */
   jiwa_ptimer_t *timers;
@@ -137,7 +138,7 @@ struct jiwa_arec {
   jiwa_gen_t *cur;
   jiwa_gen_t *retired;
   atomic_int n_retired;
-  uint32_t gen_counter;
+  atomic_uint gen_counter;
   jiwa_msg_t **park;
   size_t park_n, park_cap;
   uint32_t fail_streak;
@@ -200,6 +201,8 @@ void jiwa__gen_retire(jiwa_gen_t *g, int call_drain, int force);
 void jiwa__gen_check(jiwa_gen_t *g);
 /** Cancel every ask of @p g still waiting (callbacks get @p code). */
 void jiwa__gen_cancel_asks(jiwa_gen_t *g, int code);
+/** Drop owed asks whose askers already gave up (timed out). */
+void jiwa__gen_prune_owed(jiwa_gen_t *g);
 void jiwa__slot_list_add(jiwa_slot_list_t *l, jiwa_slot_t *s, int owed);
 void jiwa__slot_list_del(jiwa_slot_list_t *l, jiwa_slot_t *s, int owed);
 

@@ -7,6 +7,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 #define CHAT_TEXT_MAX 65536
 #define CHAT_FIELD_MAX 128
 #define READ_CHUNK 65536
+/* Requests one connection may have in flight; past it, reading pauses. */
+#define CONN_INFLIGHT_MAX 1024
 
 static const char *const ops_list[] = {
     "health",        "stats",         "plugin.list", "plugin.load",
@@ -75,6 +78,7 @@ struct conn {
   int paused;
   uid_t uid;
   req_t *reqs;
+  size_t nreqs;
   conn_t *prev, *next;
 };
 
@@ -131,6 +135,20 @@ static void conn_unref(conn_t *c);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf);
 
+static void conn_idle_arm(conn_t *c);
+
+/* Read again once the client has drained its replies and has room for
+ * more requests in flight. */
+static void conn_resume_if_ready(conn_t *c) {
+  if (c->paused && !c->closing && !c->close_after_write &&
+      c->out_bytes <= c->s->o.out_queue_max / 2 &&
+      c->nreqs < CONN_INFLIGHT_MAX) {
+    c->paused = 0;
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    conn_idle_arm(c);
+  }
+}
+
 static void on_written(uv_write_t *w, int status) {
   wreq_t *wr = (wreq_t *)w;
   conn_t *c = wr->c;
@@ -141,13 +159,22 @@ static void on_written(uv_write_t *w, int status) {
     conn_close(c);
   } else if (!c->closing && c->close_after_write && c->out_bytes == 0) {
     conn_close(c);
-  } else if (c->paused && !c->closing && !c->close_after_write &&
-             c->out_bytes <= c->s->o.out_queue_max / 2) {
-    /* the client caught up: read from it again */
-    c->paused = 0;
-    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+  } else {
+    conn_resume_if_ready(c);
   }
   conn_unref(c);
+}
+
+/* Stop reading from @p c (backpressure). A partial frame may not time out
+ * while we are the ones not reading it. */
+static void conn_pause(conn_t *c) {
+  c->paused = 1;
+  uv_read_stop((uv_stream_t *)&c->pipe);
+  if (c->idle_running) {
+    c->idle_running = 0;
+    uv_timer_stop(&c->idle);
+  }
+  atomic_fetch_add(&c->s->backpressure_pauses, 1);
 }
 
 /* Queue @p data (ownership taken) for @p c. */
@@ -177,11 +204,15 @@ static void conn_write(conn_t *c, char *data, size_t len) {
   atomic_fetch_add_explicit(&c->s->frames_out, 1, memory_order_relaxed);
   /* Backpressure: a client that does not read its replies stops being
    * read from, so it cannot make us queue without bound. */
-  if (!c->paused && c->out_bytes > c->s->o.out_queue_max) {
-    c->paused = 1;
-    uv_read_stop((uv_stream_t *)&c->pipe);
-    atomic_fetch_add(&c->s->backpressure_pauses, 1);
-  }
+  if (!c->paused && c->out_bytes > c->s->o.out_queue_max)
+    conn_pause(c);
+}
+
+/* The writer's buffer, trimmed to its size: msgpack's sbuffer starts at
+ * 8 KiB, and a queued reply must cost its bytes, not its buffer. */
+static char *take_exact(jiwa_mp_writer_t *w) {
+  char *p = w->sbuf.size ? realloc(w->sbuf.data, w->sbuf.size) : NULL;
+  return p ? p : w->sbuf.data;
 }
 
 /* Build frame @p op for @p id into @p w. max_frame bounds both directions:
@@ -213,7 +244,7 @@ static void write_frame(conn_t *c, uint64_t id, const char *op,
                         const void *body, size_t len) {
   jiwa_mp_writer_t w;
   build_frame(&w, c->s->o.max_frame, id, op, body, len);
-  conn_write(c, w.sbuf.data, w.sbuf.size); /* the buffer now belongs to it */
+  conn_write(c, take_exact(&w), w.sbuf.size); /* now the write's buffer */
 }
 
 static void write_error(conn_t *c, uint64_t id, int code, const char *fmt,
@@ -228,7 +259,7 @@ static void write_error(conn_t *c, uint64_t id, int code, const char *fmt,
   jiwa_mp_writer_t w;
   jiwa_mp_writer_init(&w);
   if (jiwa_frame_write_error(&w, id, code, msg) == 0)
-    conn_write(c, w.sbuf.data, w.sbuf.size);
+    conn_write(c, take_exact(&w), w.sbuf.size);
   else
     jiwa_mp_writer_free(&w);
 }
@@ -292,6 +323,7 @@ static req_t *req_new(conn_t *c, uint64_t id) {
     c->reqs->prev = r;
   c->reqs = r;
   c->refs++;
+  c->nreqs++;
   return r;
 }
 
@@ -306,6 +338,8 @@ static void req_done(req_t *r) {
   jiwa_hist_add(&c->s->requests, jiwa__now_us() - r->t0_us);
   free(r->config);
   free(r);
+  c->nreqs--;
+  conn_resume_if_ready(c);
   conn_unref(c);
 }
 
@@ -361,14 +395,14 @@ static void post_frame(req_t *r, const char *op, const void *body, size_t len,
                            "a streamed part exceeded max_frame and was "
                            "dropped; raise socket.max_frame");
   }
-  post(r->c->s, r->c, final ? r : NULL, w.sbuf.data, w.sbuf.size);
+  post(r->c->s, r->c, final ? r : NULL, take_exact(&w), w.sbuf.size);
 }
 
 static void post_error(req_t *r, int code, const char *msg) {
   jiwa_mp_writer_t w;
   jiwa_mp_writer_init(&w);
   jiwa_frame_write_error(&w, r->id, code, msg);
-  post(r->c->s, r->c, r, w.sbuf.data, w.sbuf.size);
+  post(r->c->s, r->c, r, take_exact(&w), w.sbuf.size);
 }
 
 static void finish_server(jiwa_server_t *s);
@@ -602,9 +636,12 @@ static void op_load(conn_t *c, uint64_t id, const jiwa_frame_t *f,
     return;
   int64_t worker = -1;
   int rc = jiwa_mp_get_int(f->body, f->body_len, "worker", &worker);
-  if (rc && rc != JIWA_ENOENT) {
-    write_error(c, id, JIWA_EINVAL, "%s: field 'worker' must be an integer",
-                op);
+  if ((rc && rc != JIWA_ENOENT) || worker < -1 ||
+      worker >= jiwa_rt_workers(c->s->rt)) {
+    write_error(c, id, JIWA_EINVAL,
+                "%s: field 'worker' must be an integer from -1 (automatic) "
+                "to %d",
+                op, jiwa_rt_workers(c->s->rt) - 1);
     return;
   }
   jiwa_mp_reader_t at;
@@ -762,11 +799,17 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     op_load(c, id, f, 1);
   else if (jiwa_frame_op_is(f, "chat"))
     op_chat(c, id, f);
-  else
+  else {
+    char op[JIWA_FRAME_OP_MAX + 1];
+    size_t n = f->op_len;
+    for (size_t i = 0; i < n; i++) /* never echo control bytes back */
+      op[i] = f->op[i] >= 0x20 && f->op[i] < 0x7f ? f->op[i] : '?';
+    op[n] = '\0';
     write_error(c, id, JIWA_ENOTSUP,
-                "unknown op '%.*s'; ops are: health, stats, plugin.list, "
+                "unknown op '%s'; ops are: health, stats, plugin.list, "
                 "plugin.load, plugin.reload, plugin.unload, chat",
-                (int)f->op_len, f->op);
+                op);
+  }
 }
 
 /* ---- reading ----------------------------------------------------------------- */
@@ -851,16 +894,28 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   if (off) {
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;
+    /* a frame completed: the slow-sender clock restarts for the next */
+    if (c->idle_running) {
+      c->idle_running = 0;
+      uv_timer_stop(&c->idle);
+    }
   }
+  if (!c->paused && c->nreqs >= CONN_INFLIGHT_MAX)
+    conn_pause(c);
   /* Shrink a buffer a large frame left behind. */
   if (c->len == 0 && c->cap > 4 * READ_CHUNK) {
     free(c->buf);
     c->buf = NULL;
     c->cap = 0;
   }
-  if (c->len > 0 && !c->idle_running) {
+  conn_idle_arm(c);
+}
+
+/* Run the slow-sender clock while a partial frame waits and we read. */
+static void conn_idle_arm(conn_t *c) {
+  if (c->len > 0 && !c->paused && !c->idle_running && !c->closing) {
     c->idle_running = 1;
-    uv_timer_start(&c->idle, on_idle, s->o.idle_timeout_ms, 0);
+    uv_timer_start(&c->idle, on_idle, c->s->o.idle_timeout_ms, 0);
   } else if (c->len == 0 && c->idle_running) {
     c->idle_running = 0;
     uv_timer_stop(&c->idle);
@@ -1024,6 +1079,8 @@ int jiwa_server_start(jiwa_server_t **out, jiwa_rt_t *rt,
   for (size_t i = 0; i < o->n_allow_uids && i < 16; i++)
     s->allow[s->nallow++] = o->allow_uids[i];
   s->started_ms = jiwa__now_us() / 1000;
+  /* A client that hangs up must cost an EPIPE, not the daemon. */
+  signal(SIGPIPE, SIG_IGN);
   pthread_mutex_init(&s->mu, NULL);
   int rc = prepare_path(s, err, errlen);
   if (rc)

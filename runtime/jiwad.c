@@ -2,6 +2,7 @@
  * its plugins, and serves until SIGINT/SIGTERM. SIGHUP reloads every
  * plugin; SIGUSR1 logs the runtime's stats. */
 #include <getopt.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,6 +344,7 @@ int main(int argc, char **argv) {
   }
   if (!config)
     config = "config/jiwa.lua";
+  signal(SIGPIPE, SIG_IGN); /* a client hanging up is an EPIPE, not a death */
 
   jiwa_conf_t conf;
   char err[1024];

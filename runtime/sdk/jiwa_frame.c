@@ -76,9 +76,13 @@ int jiwa_frame_parse(const void *buf, size_t len, jiwa_frame_t *f, char *err,
       f->op_len = val.v.s.len;
       have_op = 1;
     } else {
+      char name[33];
+      size_t n = kl > 32 ? 32 : kl;
+      for (size_t j = 0; j < n; j++) /* never echo control bytes back */
+        name[j] = k[j] >= 0x20 && k[j] < 0x7f ? k[j] : '?';
+      name[n] = '\0';
       snprintf(err, errlen,
-               "frame: unknown field '%.*s'; a frame has id, op and body",
-               (int)(kl > 32 ? 32 : kl), k);
+               "frame: unknown field '%s'; a frame has id, op and body", name);
       return JIWA_EPROTO;
     }
 #undef KEY_IS
