@@ -70,6 +70,7 @@ struct conn {
   int refs; /* 1 while open + 1 per request in flight (server loop only) */
   int closing;
   int close_after_write;
+  int eof; /* the client half-closed: answer what is in flight, then close */
   uint8_t *buf;
   size_t len, cap;
   uv_timer_t idle;
@@ -137,10 +138,17 @@ static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf);
 
 static void conn_idle_arm(conn_t *c);
 
+/* After the client's EOF: close once every request is answered and
+ * written. */
+static void conn_finish_if_idle(conn_t *c) {
+  if (c->eof && !c->closing && c->nreqs == 0 && c->out_bytes == 0)
+    conn_close(c);
+}
+
 /* Read again once the client has drained its replies and has room for
  * more requests in flight. */
 static void conn_resume_if_ready(conn_t *c) {
-  if (c->paused && !c->closing && !c->close_after_write &&
+  if (c->paused && !c->closing && !c->close_after_write && !c->eof &&
       c->out_bytes <= c->s->o.out_queue_max / 2 &&
       c->nreqs < CONN_INFLIGHT_MAX) {
     c->paused = 0;
@@ -161,6 +169,7 @@ static void on_written(uv_write_t *w, int status) {
     conn_close(c);
   } else {
     conn_resume_if_ready(c);
+    conn_finish_if_idle(c);
   }
   conn_unref(c);
 }
@@ -340,6 +349,7 @@ static void req_done(req_t *r) {
   free(r);
   c->nreqs--;
   conn_resume_if_ready(c);
+  conn_finish_if_idle(c);
   conn_unref(c);
 }
 
@@ -779,7 +789,8 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     return;
   }
   if (id_in_flight(c, id)) {
-    write_error(c, id, JIWA_EINVAL,
+    /* id 0: the request in flight under this id keeps its single final */
+    write_error(c, 0, JIWA_EINVAL,
                 "request id %llu is already in flight on this connection; "
                 "use a new id per request",
                 (unsigned long long)id);
@@ -851,6 +862,17 @@ static void on_alloc(uv_handle_t *h, size_t want, uv_buf_t *buf) {
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   conn_t *c = st->data;
   jiwa_server_t *s = c->s;
+  if (n == UV_EOF && !c->closing) {
+    /* A half-close is a polite goodbye: replies still owed are sent. */
+    c->eof = 1;
+    uv_read_stop(st);
+    if (c->idle_running) {
+      c->idle_running = 0;
+      uv_timer_stop(&c->idle);
+    }
+    conn_finish_if_idle(c);
+    return;
+  }
   if (n < 0) {
     conn_close(c);
     return;

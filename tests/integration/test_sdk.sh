@@ -2,16 +2,16 @@
 # The SDK as a plugin author sees it: install into a temp prefix, build the
 # template plugin and a harness test out of tree with nothing but
 # pkg-config, then have jiwad load the plugin.
-# Usage: test_sdk.sh BUILD_DIR SRC_DIR
+# Usage: test_sdk.sh BUILD_DIR SRC_DIR [EXTRA_CFLAGS]
 set -euo pipefail
-BUILD="$1" SRC="$2"
+BUILD="$1" SRC="$2" XFLAGS="${3:-}"
 T="$(mktemp -d "${TMPDIR:-/tmp}/jiwa-sdk-XXXXXX")"
 trap 'rm -rf "$T"' EXIT
 cmake --install "$BUILD" --prefix "$T/prefix" >/dev/null
 export PKG_CONFIG_PATH="$T/prefix/lib/pkgconfig:$T/prefix/lib/x86_64-linux-gnu/pkgconfig"
 mkdir -p "$T/plugins" "$T/src"
 cp "$SRC/plugins/template/template.c" "$T/src/hello.c"
-cc -std=c11 -Wall -Wextra -Werror -shared $(pkg-config --cflags jiwa-plugin) \
+cc -std=c11 -Wall -Wextra -Werror -shared $XFLAGS $(pkg-config --cflags jiwa-plugin) \
   "$T/src/hello.c" $(pkg-config --libs jiwa-plugin) -o "$T/plugins/hello.so"
 cat >"$T/check.c" <<'C'
 #include <jiwa/harness.h>
@@ -33,7 +33,7 @@ int main(int argc, char **argv) {
   return jiwa_harness_close(h) == 0 && ok ? 0 : 1;
 }
 C
-cc -std=c11 -D_GNU_SOURCE $(pkg-config --cflags jiwa-harness) "$T/check.c" \
+cc -std=c11 -D_GNU_SOURCE $XFLAGS $(pkg-config --cflags jiwa-harness) "$T/check.c" \
   $(pkg-config --libs jiwa-harness) -o "$T/check"
 "$T/check" "$T/plugins/hello.so"
 cat >"$T/jiwa.lua" <<C
