@@ -470,6 +470,21 @@ static int64_t wait_stat(cli_t *c, uint64_t *id, const char *key, int64_t v,
   }
 }
 
+/* Open a connection, send @p n raw bytes, and expect a connection-level
+ * error @p code whose message contains @p msg, then EOF. */
+static void raw_then_fatal(fx_t *fx, const void *bytes, size_t n, int code,
+                           const char *msg) {
+  cli_t c;
+  open_ok(fx, &c);
+  assert_int_equal(cli_write(&c, bytes, n), 0);
+  fr_t f;
+  recv_ok(&c, &f);
+  expect_error(&f, 0, code, msg);
+  fr_free(&f);
+  expect_eof(&c);
+  cli_close(&c);
+}
+
 static void health_ok(cli_t *c, uint64_t id) {
   fr_t f;
   call(c, id, "health", NULL, &f);
@@ -1354,22 +1369,12 @@ static void test_oversized_and_zero_header(void **state) {
   cli_close(&c);
 
   /* the largest header: 0xffffffff */
-  open_ok(fx, &c);
-  assert_int_equal(cli_write(&c, "\xff\xff\xff\xff", 4), 0);
-  recv_ok(&c, &f);
-  expect_error(&f, 0, JIWA_ETOOBIG, "frame of 4294967295 bytes exceeds");
-  fr_free(&f);
-  expect_eof(&c);
-  cli_close(&c);
+  raw_then_fatal(fx, "\xff\xff\xff\xff", 4, JIWA_ETOOBIG,
+                 "frame of 4294967295 bytes exceeds");
 
   /* a zero-length frame is fatal too (message says so) */
-  open_ok(fx, &c);
-  assert_int_equal(cli_write(&c, "\0\0\0\0", 4), 0);
-  recv_ok(&c, &f);
-  expect_error(&f, 0, JIWA_EPROTO, "frame of length 0; closing");
-  fr_free(&f);
-  expect_eof(&c);
-  cli_close(&c);
+  raw_then_fatal(fx, "\0\0\0\0", 4, JIWA_EPROTO,
+                 "frame of length 0; closing");
 
   /* exactly max_frame is read whole (and then refused as a bad frame) */
   open_ok(fx, &c);
@@ -1768,21 +1773,11 @@ static void test_partial_frame_times_out(void **state) {
   expect_eof(&c);
   cli_close(&c);
   /* a header alone (4 bytes of a frame) also counts as started */
-  open_ok(fx, &c);
-  assert_int_equal(cli_write(&c, "\0\0\0\x10", 4), 0);
-  recv_ok(&c, &f);
-  expect_error(&f, 0, JIWA_ETIMEDOUT, "frame incomplete after 200 ms");
-  fr_free(&f);
-  expect_eof(&c);
-  cli_close(&c);
+  raw_then_fatal(fx, "\0\0\0\x10", 4, JIWA_ETIMEDOUT,
+                 "frame incomplete after 200 ms");
   /* and 2 bytes of a header */
-  open_ok(fx, &c);
-  assert_int_equal(cli_write(&c, "\0\0", 2), 0);
-  recv_ok(&c, &f);
-  expect_error(&f, 0, JIWA_ETIMEDOUT, "frame incomplete after 200 ms");
-  fr_free(&f);
-  expect_eof(&c);
-  cli_close(&c);
+  raw_then_fatal(fx, "\0\0", 2, JIWA_ETIMEDOUT,
+                 "frame incomplete after 200 ms");
   health_ok(&idle, 1);
   assert_int_equal(server_stat(&idle, 2, "idle_timeouts"), 3);
   /* a frame completed in time, in pieces, is fine */
