@@ -66,5 +66,20 @@ wait "$PID"; rc=$?
 if [ "$rc" = 0 ] && grep -qF '"msg":"stopped"' "$T/run.log"; then ok "SIGTERM stops cleanly"; else bad "SIGTERM stop (exit $rc)" "$T/run.log"; fi
 PID=0
 
+# runtime.watch_plugins: replacing a plugin file reloads its actors.
+mkdir -p "$T/pdir" && chmod 700 "$T/pdir"
+cp "$PLUGINS/echo.so" "$T/pdir/echo.so"
+cat >"$T/watch.lua" <<CONF
+return { workers = 1, plugin_dir = "$T/pdir", state_dir = "$T/state2",
+         runtime = { watch_plugins = true },
+         actors = { { name = "echo", plugin = "echo" } } }
+CONF
+"$JIWAD" -c "$T/watch.lua" >"$T/run.log" 2>&1 &
+PID=$!
+if wait_for "watching"; then ok "plugin dir watched"; else bad "plugin dir watched" "$T/run.log"; fi
+cp "$PLUGINS/echo.so" "$T/pdir/echo.so.new" && mv "$T/pdir/echo.so.new" "$T/pdir/echo.so"
+if wait_for "reloaded: plugin echo"; then ok "a changed plugin file is reloaded"; else bad "file watch reload" "$T/run.log"; fi
+kill -TERM "$PID"; wait "$PID"; PID=0
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
