@@ -34,7 +34,8 @@
 
 static const char *const ops_list[] = {
     "health",        "stats",         "plugin.list", "plugin.load",
-    "plugin.reload", "plugin.unload", "chat",        NULL};
+    "plugin.reload", "plugin.unload", "chat",        "policy.reload",
+    "policy.show",   NULL};
 
 typedef struct conn conn_t;
 
@@ -780,6 +781,26 @@ static void op_chat(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
   }
 }
 
+/* policy.reload / policy.show: asked of the chat route's actor, which is
+ * the policy engine when one is configured (plugins/policy). */
+static void op_policy(conn_t *c, uint64_t id, const char *type) {
+  req_t *r = req_new(c, id);
+  if (!r) {
+    write_error(c, id, JIWA_ENOMEM, "out of memory");
+    return;
+  }
+  jiwa_server_t *s = c->s;
+  int rc = jiwa_rt_ask(s->rt, s->chat_actor, type, NULL, 0,
+                       s->o.request_timeout_ms, chat_fn, r);
+  if (rc) {
+    write_error(c, id, rc,
+                "%s: the chat route's actor '%s' is not available; check "
+                "chat.actor in the config",
+                type, s->chat_actor);
+    req_done(r);
+  }
+}
+
 static void dispatch(conn_t *c, const jiwa_frame_t *f) {
   uint64_t id = f->id;
   if (id == 0) {
@@ -810,6 +831,10 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     op_load(c, id, f, 1);
   else if (jiwa_frame_op_is(f, "chat"))
     op_chat(c, id, f);
+  else if (jiwa_frame_op_is(f, "policy.reload"))
+    op_policy(c, id, "policy.reload");
+  else if (jiwa_frame_op_is(f, "policy.show"))
+    op_policy(c, id, "policy.show");
   else {
     char op[JIWA_FRAME_OP_MAX + 1];
     size_t n = f->op_len;
@@ -818,7 +843,8 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     op[n] = '\0';
     write_error(c, id, JIWA_ENOTSUP,
                 "unknown op '%s'; ops are: health, stats, plugin.list, "
-                "plugin.load, plugin.reload, plugin.unload, chat",
+                "plugin.load, plugin.reload, plugin.unload, chat, "
+                "policy.reload, policy.show",
                 op);
   }
 }

@@ -81,5 +81,33 @@ cp "$PLUGINS/echo.so" "$T/pdir/echo.so.new" && mv "$T/pdir/echo.so.new" "$T/pdir
 if wait_for "reloaded: plugin echo"; then ok "a changed plugin file is reloaded"; else bad "file watch reload" "$T/run.log"; fi
 kill -TERM "$PID"; wait "$PID"; PID=0
 
+# The policy engine behind the chat route, driven with the jiwa CLI.
+JIWA="$(dirname "$JIWAD")/jiwa"
+cat >"$T/p.lua" <<'LUA'
+function on_chat(req) return { text = "policy says " .. req.text } end
+LUA
+cat >"$T/pol.lua" <<CONF
+return { workers = 2, plugin_dir = "$PLUGINS", state_dir = "$T/state3",
+         chat = { actor = "router" },
+         actors = {
+           { name = "echo", plugin = "echo" },
+           { name = "router", plugin = "policy",
+             config = { file = "$T/p.lua", fallback_actor = "echo",
+                        fallback_type = "chat" } } } }
+CONF
+"$JIWAD" -c "$T/pol.lua" >"$T/run.log" 2>&1 &
+PID=$!
+export JIWA_SOCKET="$T/state3/jiwad.sock"
+wait_for "serving" || true
+expect "chat goes through the policy" 0 "policy says halo" "$JIWA" chat halo
+expect "policy show" 0 "p.lua" "$JIWA" policy show
+printf 'function on_chat(req)\n  return {\nend\n' >"$T/p.lua"
+expect "a broken policy is refused with its line" 1 "p.lua:3:" "$JIWA" policy reload
+expect "the old policy keeps serving" 0 "policy says still" "$JIWA" chat still
+printf 'function on_chat(req) error("boom") end\n' >"$T/p.lua"
+expect "reload of a policy that fails at run time" 0 "p.lua: 2 requests" "$JIWA" policy reload
+expect "a failing policy falls back to the plain route" 0 "halo, again" "$JIWA" chat again
+kill -TERM "$PID"; wait "$PID"; PID=0
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

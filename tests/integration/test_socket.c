@@ -514,7 +514,8 @@ static void test_hello(void **state) {
   static const char *const want[] = {"health",        "stats",
                                      "plugin.list",   "plugin.load",
                                      "plugin.reload", "plugin.unload",
-                                     "chat"};
+                                     "chat",          "policy.reload",
+                                     "policy.show"};
   jiwa_mp_reader_t at;
   assert_int_equal(jiwa_mp_map_find(f.body, f.body_len, "ops", &at), 0);
   jiwa_mp_item_t it;
@@ -1022,7 +1023,8 @@ static void test_request_errors(void **state) {
 
   bad_request(&c, &id, "nope", NULL, JIWA_ENOTSUP,
               "unknown op 'nope'; ops are: health, stats, plugin.list, "
-              "plugin.load, plugin.reload, plugin.unload, chat");
+              "plugin.load, plugin.reload, plugin.unload, chat, policy.reload, "
+              "policy.show");
   /* an op of the maximum length is still just unknown */
   char longop[JIWA_FRAME_OP_MAX + 1];
   memset(longop, 'o', JIWA_FRAME_OP_MAX);

@@ -58,6 +58,7 @@ static const char usage_main[] =
     "  plugin load NAME PLUGIN [--worker N] [--config LUA_TABLE]\n"
     "                                  start actor NAME from PLUGIN.so\n"
     "  plugin reload NAME              hot-reload an actor's plugin\n"
+    "  policy reload|show              reload or describe the Lua policy\n"
     "  plugin unload NAME              stop an actor\n"
     "  chat TEXT [--user U] [--session S] [--stream]\n"
     "                                  ask the assistant (TEXT '-' reads "
@@ -98,6 +99,16 @@ static const char usage_stats[] =
     "Runtime and socket-server figures, and a table per actor: messages\n"
     "received, replies sent, timeouts, failures, restarts, reloads, and the\n"
     "p50/p99 time of its receive callback. --json prints everything.\n";
+
+static const char usage_policy[] =
+    "usage: jiwa policy reload|show [--json]\n"
+    "\n"
+    "The Lua routing policy of the chat route's actor (plugins/policy).\n"
+    "  reload  compile the policy file into a fresh state, run its\n"
+    "          self_test(), and swap it in between requests; a broken\n"
+    "          script is refused with its Lua error and line number, and\n"
+    "          the running policy keeps serving (exit 1)\n"
+    "  show    file, requests, failures, fallback route, memory\n";
 
 static const char usage_plugins[] =
     "usage: jiwa plugins [--json]\n"
@@ -422,7 +433,7 @@ static void table_print(const table_t *t) {
 /* ---- options -------------------------------------------------------------
  */
 
-enum { C_NONE, C_HEALTH, C_STATS, C_PLUGINS, C_PLUGIN, C_CHAT, C_HELP };
+enum { C_NONE, C_HEALTH, C_STATS, C_PLUGINS, C_PLUGIN, C_CHAT, C_POLICY, C_HELP };
 
 typedef struct {
   const char *socket, *config_file, *plugin_config, *timeout;
@@ -452,7 +463,7 @@ static const char *const option_names[] = {
     "--worker", "--user",   "--session", "--stream",  NULL};
 
 static const char *const command_names[] = {
-    "health", "stats", "plugins", "plugin", "chat", "help", NULL};
+    "health", "stats", "plugins", "plugin", "chat", "policy", "help", NULL};
 
 static int command_of(const char *s) {
   if (!s)
@@ -461,7 +472,8 @@ static int command_of(const char *s) {
     const char *n;
     int c;
   } t[] = {{"health", C_HEALTH}, {"stats", C_STATS}, {"plugins", C_PLUGINS},
-           {"plugin", C_PLUGIN}, {"chat", C_CHAT},   {"help", C_HELP}};
+           {"plugin", C_PLUGIN}, {"chat", C_CHAT},   {"policy", C_POLICY},
+           {"help", C_HELP}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (strcmp(s, t[i].n) == 0)
       return t[i].c;
@@ -480,6 +492,8 @@ static const char *help_of(int cmd) {
     return usage_plugin;
   case C_CHAT:
     return usage_chat;
+  case C_POLICY:
+    return usage_policy;
   default:
     return usage_main;
   }
@@ -497,6 +511,8 @@ static const char *help_hint(int cmd) {
     return "jiwa plugin --help";
   case C_CHAT:
     return "jiwa chat --help";
+  case C_POLICY:
+    return "jiwa policy --help";
   default:
     return "jiwa --help";
   }
@@ -1011,6 +1027,31 @@ static int valid_name(const char *what, const char *s, int cmd) {
                      what, s);
 }
 
+static void render_policy(const ctx_t *x, const jiwa_client_frame_t *f) {
+  char file[512], reqs[24], fails[24], fb[64], mem[24];
+  get_text(f->body, f->body_len, "file", file, sizeof file);
+  get_num(f->body, f->body_len, "requests", reqs, sizeof reqs);
+  get_num(f->body, f->body_len, "failures", fails, sizeof fails);
+  get_text(f->body, f->body_len, "fallback", fb, sizeof fb);
+  get_num(f->body, f->body_len, "memory", mem, sizeof mem);
+  printf("policy %s: %s requests, %s failed over to '%s'; %s bytes of Lua\n",
+         file, reqs, fails, fb, mem);
+}
+
+static int cmd_policy(ctx_t *x) {
+  const opts_t *o = x->o;
+  const char *sub = o->npos > 1 ? o->pos[1] : NULL;
+  if (!sub || (strcmp(sub, "reload") != 0 && strcmp(sub, "show") != 0))
+    return usage_error("jiwa policy --help",
+                       "'policy' needs a subcommand: reload or show");
+  int rc = no_more_args(o, 2, C_POLICY);
+  if (rc)
+    return rc;
+  return run_request(x, strcmp(sub, "reload") == 0 ? "policy.reload"
+                                                   : "policy.show",
+                     NULL, 0, NULL, NULL, render_policy);
+}
+
 static int cmd_plugin(ctx_t *x) {
   const opts_t *o = x->o;
   const char *sub = o->npos > 1 ? o->pos[1] : NULL;
@@ -1321,6 +1362,9 @@ int main(int argc, char **argv) {
     break;
   case C_CHAT:
     rc = cmd_chat(&x);
+    break;
+  case C_POLICY:
+    rc = cmd_policy(&x);
     break;
   }
   jiwa_client_close(x.c);
