@@ -27,11 +27,15 @@
  *    string) charge that work to the budget before they run, or are
  *    short-circuited: `table.move(t, 1, 1e15, 2)` is one instruction that
  *    would loop 10^15 times without allocating.
- *  - time: some single VM instructions do work proportional to a string's
- *    length without allocating (`a == b` memcmps two 16 MiB strings, `..`
- *    copies), so the hook also checks a wall-clock backstop (time spent in
- *    script code only, not between resumes): the budget times
- *    NS_PER_INSN, at least TIME_FLOOR_NS. Reported as a budget failure.
+ *  - time: some single instructions do work proportional to a string's
+ *    length (`a == b` memcmps two 16 MiB strings, `..` and s:upper() copy
+ *    them), so a loop of a few thousand instructions can take minutes. A
+ *    wall-clock backstop (time spent in script code only, not between
+ *    resumes) of the budget times NS_PER_INSN, at least TIME_FLOOR_NS, is
+ *    checked by the hook, by every charge and by every big allocation;
+ *    while instructions are slow the hook runs every HOOK_SLOW
+ *    instructions, so the backstop is overshot by milliseconds, not
+ *    seconds. Reported as a budget failure.
  *  - memory: the allocator refuses growth past mem_max. Lua retries a
  *    refused allocation once after an emergency collection; only when that
  *    retry fails too (or no retry happens) has the run hit the cap. From
@@ -60,10 +64,17 @@
 #define DEF_PATTERN_MAX 256
 /* Hook granularity: a C call per 1000 instructions costs ~1-2%. */
 #define HOOK_EVERY 1000
-/* The VM runs ~3 ns per instruction; ten times that is the wall-clock
- * backstop, so a legitimate run never meets it before the budget. */
-#define NS_PER_INSN 30
-#define TIME_FLOOR_NS ((int64_t)20 * 1000 * 1000)
+/* The VM runs ~3 ns per simple instruction and ~25 ns when every few
+ * instructions allocate (twice that under ASan): at 100 ns per instruction
+ * of budget, a legitimate run meets the instruction budget first. */
+#define NS_PER_INSN 100
+#define TIME_FLOOR_NS ((int64_t)50 * 1000 * 1000)
+/* When HOOK_EVERY instructions took longer than HOOK_SLOW_NS (normal:
+ * ~3 us), the hook switches to every HOOK_SLOW instructions. */
+#define HOOK_SLOW 10
+#define HOOK_SLOW_NS ((int64_t)100 * 1000)
+/* Allocations from this size on look at the time backstop. */
+#define BIG_ALLOC ((size_t)256 << 10)
 /* Pattern guard: backtracking repetitions allowed in one pattern, and the
  * cap on the worst-case step estimate (the lesser of this and the budget). */
 #define PAT_MAX_BACKTRACK 6
@@ -86,7 +97,8 @@ struct jiwa_sandbox {
   int64_t time_ns;     /* script time this run, before the current entry */
   struct timespec t0;  /* start of the current outermost entry */
   int64_t time_max_ns; /* the wall-clock backstop */
-  double pat_work_max; /* the pattern guard's cap */
+  int64_t last_hook_ns; /* run time at the last hook */
+  double pat_work_max;  /* the pattern guard's cap */
   /* A refused allocation Lua may still retry after an emergency GC. */
   int mem_pending;
   void *pend_ptr;
@@ -115,8 +127,7 @@ static int same_state(jiwa_sandbox_t *sb, lua_State *L) {
   return lua_getallocf(L, &ud) == sb_alloc && ud == sb;
 }
 
-/* ---- time ------------------------------------------------------------------
- */
+/* ---- time ---------------------------------------------------------------- */
 
 static int64_t ns_since(const struct timespec *t0) {
   struct timespec t;
@@ -129,8 +140,7 @@ static int64_t run_time_ns(const jiwa_sandbox_t *sb) {
   return sb->time_ns + (sb->depth > 0 ? ns_since(&sb->t0) : 0);
 }
 
-/* ---- memory ----------------------------------------------------------------
- */
+/* ---- memory -------------------------------------------------------------- */
 
 static void mark_hit(jiwa_sandbox_t *sb, int what) {
   if (sb->hit == HIT_NONE)
@@ -149,12 +159,19 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     size_t grow = nsize - old;
     int refuse = sb->mem > sb->lim.mem_max ||
                  grow > sb->lim.mem_max - sb->mem ||
-                 (sb->depth > 0 && sb->hit == HIT_MEMORY);
+                 (sb->depth > 0 && sb->hit != HIT_NONE);
+    /* Big blocks are where one call does much work (copying a string):
+     * look at the time backstop here too. */
+    if (!refuse && sb->depth > 0 && grow >= BIG_ALLOC &&
+        run_time_ns(sb) > sb->time_max_ns) {
+      mark_hit(sb, HIT_TIME);
+      return NULL;
+    }
     if (refuse) {
       /* Lua retries the very same request once after an emergency GC. A
        * refusal while another is pending means the earlier one got no
        * cure (a failed retry, or no retry: the error reached the script). */
-      if (sb->depth > 0 && sb->hit != HIT_MEMORY) {
+      if (sb->depth > 0 && sb->hit == HIT_NONE) {
         if (sb->mem_pending) {
           mark_hit(sb, HIT_MEMORY);
           sb->mem_pending = 0;
@@ -185,8 +202,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
-/* ---- budget
- * ------------------------------------------------------------------ */
+/* ---- budget -------------------------------------------------------------- */
 
 /* "policy.lua:12" of the innermost Lua function on the stack. */
 static void note_where(jiwa_sandbox_t *sb, lua_State *L) {
@@ -223,35 +239,51 @@ static void sb_hook(lua_State *L, lua_Debug *ar) {
   if (sb->depth == 0) /* host code: not a script run */
     return;
   if (sb->hit == HIT_NONE) {
-    sb->insns += sb->hook_every;
+    int count = lua_gethookcount(L);
+    int64_t t = run_time_ns(sb);
+    sb->insns += count;
     if (sb->insns > sb->budget)
       sb->hit = HIT_BUDGET;
-    else if (run_time_ns(sb) > sb->time_max_ns)
+    else if (t > sb->time_max_ns)
       sb->hit = HIT_TIME;
-    else
+    if (sb->hit == HIT_NONE) {
+      /* Instructions that each do a lot (comparing or copying huge
+       * strings) make an interval of HOOK_EVERY take long: check more
+       * often while they do, so the backstop is not overshot by seconds. */
+      int64_t took = t - sb->last_hook_ns;
+      int want =
+          took > HOOK_SLOW_NS * count / HOOK_EVERY ? HOOK_SLOW : sb->hook_every;
+      if (want > sb->hook_every)
+        want = sb->hook_every;
+      if (want != count)
+        lua_sethook(L, sb_hook, LUA_MASKCOUNT, want);
+      sb->last_hook_ns = t;
       return;
+    }
     note_where(sb, L);
   }
   raise_limit(sb, L);
 }
 
-/* Charge @p work instructions for a C function about to do it. */
+/* Charge @p work instructions for a C function about to do it; also the
+ * moment to look at the time backstop. */
 static void charge(lua_State *L, double work) {
   jiwa_sandbox_t *sb = sb_of(L);
   if (sb->depth == 0)
     return;
-  double left = (double)sb->budget - (double)sb->insns;
-  if (sb->hit == HIT_NONE && work <= left) {
-    sb->insns += (int64_t)work;
-    return;
+  if (sb->hit == HIT_NONE) {
+    if (work > (double)sb->budget - (double)sb->insns)
+      sb->hit = HIT_BUDGET;
+    else if ((sb->insns += (int64_t)work, run_time_ns(sb) > sb->time_max_ns))
+      sb->hit = HIT_TIME;
+    else
+      return;
   }
-  mark_hit(sb, HIT_BUDGET);
   note_where(sb, L);
   raise_limit(sb, L);
 }
 
-/* ---- environment
- * ------------------------------------------------------------- */
+/* ---- environment --------------------------------------------------------- */
 
 /* A Lua value as a short, printable name for messages (never calls
  * metamethods: a __tostring could loop). */
@@ -371,8 +403,7 @@ static int is_frozen(lua_State *L, int idx) {
   return f;
 }
 
-/* ---- base library replacements
- * ------------------------------------------------ */
+/* ---- base library replacements ------------------------------------------- */
 
 static int sb_rawset(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -443,8 +474,7 @@ static int w_xpcall(lua_State *L) {
   return call_orig(L);
 }
 
-/* ---- wrappers that charge or short-circuit C loops
- * ----------------------------- */
+/* ---- wrappers that charge or short-circuit C loops ----------------------- */
 
 /* Call the library function in upvalue 1 in place (same frame, so its
  * error messages name it as usual). */
@@ -502,7 +532,7 @@ static int w_sort(lua_State *L) {
 }
 
 /* string.rep of an empty string with no separator loops n times to copy
- * nothing: string.rep('', 2^62) would spin for centuries. */
+ * nothing: string.rep('', 2^62) would spin for centuries in one call. */
 static int w_rep(lua_State *L) {
   size_t l, lsep;
   luaL_checklstring(L, 1, &l);
@@ -512,11 +542,15 @@ static int w_rep(lua_State *L) {
     lua_pushliteral(L, "");
     return 1;
   }
+  /* The copy loop runs n times, after the result is allocated: a result
+   * over the cap fails at once, anything else is charged. */
+  double total = (double)l * (double)n + (double)lsep * (double)(n - 1);
+  if (total <= (double)sb_of(L)->lim.mem_max)
+    charge(L, (double)n / 16 + total / 256);
   return call_orig(L);
 }
 
-/* ---- pattern guard
- * ---------------------------------------------------------------
+/* ---- pattern guard ------------------------------------------------------
  *
  * Lua's matcher backtracks inside one C call, out of the hook's reach, so
  * each call of find/match/gmatch/gsub is priced before it runs:
@@ -956,6 +990,8 @@ static void pattern_guard(lua_State *L, int which) {
            "refused pattern in string.%s: the pattern is %zu bytes, "
            "over the %zu-byte limit",
            fn, lp, sb->lim.pattern_max);
+  /* Scanning the subject (here and in the matcher) is linear: charge it. */
+  charge(L, (double)(n + lp) / 32 + 1);
   if (which == PAT_FIND && (lua_toboolean(L, 4) || no_magic(p, lp)))
     return; /* a plain substring search */
 
@@ -1000,10 +1036,10 @@ static void pattern_guard(lua_State *L, int which) {
   }
   if (w > c.cap)
     refuse(L,
-           "refused pattern in string.%s: up to %.3g matching steps on "
-           "this %zu-byte subject, over the limit of %.3g (anchor it, "
-           "use fewer '*', '+', '-' or sets like [^,]* instead of .-)",
-           fn, w, n, c.cap);
+           "refused pattern in string.%s: its worst case on this %zu-byte "
+           "subject exceeds the limit of %.3g matching steps (anchor it, use "
+           "fewer '*', '+', '-' or sets like [^,]* instead of .-)",
+           fn, n, c.cap);
   lua_pop(L, 1);
 }
 
@@ -1024,8 +1060,7 @@ static int w_gsub(lua_State *L) {
   return call_orig(L);
 }
 
-/* ---- building the state
- * ---------------------------------------------------------- */
+/* ---- building the state -------------------------------------------------- */
 
 typedef struct {
   const char *name;
@@ -1139,13 +1174,13 @@ static int setup(lua_State *L) {
   return 0;
 }
 
-/* ---- runs
- * ---------------------------------------------------------------------------
- */
+/* ---- runs ---------------------------------------------------------------- */
 
 static void enter(jiwa_sandbox_t *sb) {
-  if (sb->depth++ == 0)
+  if (sb->depth++ == 0) {
     clock_gettime(CLOCK_MONOTONIC, &sb->t0);
+    sb->last_hook_ns = sb->time_ns;
+  }
 }
 
 static void leave(jiwa_sandbox_t *sb) {
@@ -1553,7 +1588,7 @@ int jiwa_sandbox_resume(jiwa_sandbox_t *sb, lua_State *co, int nargs, int *nres,
   } else {
     if (sb->hit == HIT_NONE && st != LUA_ERRMEM)
       error_text(sb, co, -1, err, errlen);
-    lua_pop(co, 1);
+    lua_settop(co, 0); /* a dead coroutine keeps its frames' values */
     if (st == LUA_ERRMEM)
       mark_hit(sb, HIT_MEMORY);
   }

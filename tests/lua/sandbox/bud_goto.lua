@@ -1,0 +1,4 @@
+-- expect: budget
+-- a goto loop
+::top::
+goto top

@@ -1,0 +1,3 @@
+-- expect: budget
+-- the plain endless loop
+while true do end

@@ -1,0 +1,3 @@
+-- expect: error error object is a nil value
+-- error() with nothing
+error()

@@ -1,0 +1,3 @@
+-- expect: error undefined global 'collectgarbage'
+-- stop the collector
+collectgarbage("stop")

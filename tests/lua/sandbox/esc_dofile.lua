@@ -1,0 +1,3 @@
+-- expect: error undefined global 'dofile'
+-- run another file
+dofile("/etc/passwd")

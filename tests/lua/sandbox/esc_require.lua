@@ -1,0 +1,4 @@
+-- expect: error undefined global 'require'
+-- load a C module
+local ffi = require("ffi")
+return ffi

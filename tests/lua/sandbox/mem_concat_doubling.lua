@@ -1,0 +1,4 @@
+-- expect: memory
+-- doubling a string
+local s = "x"
+while true do s = s .. s end

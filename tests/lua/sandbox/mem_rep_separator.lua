@@ -1,0 +1,3 @@
+-- expect: memory
+-- a separator bomb
+return #string.rep("x", 1 << 20, ("y"):rep(1000))

@@ -1,0 +1,3 @@
+-- expect: error bad argument #1 to 'setmetatable' (table expected, got string)
+-- give strings a new metatable
+setmetatable("", {})

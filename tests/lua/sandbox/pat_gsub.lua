@@ -1,0 +1,3 @@
+-- expect: refused pattern
+-- gsub with two greedy captures
+return ("a"):rep(20000):gsub("(a*)(a*)b", "")
