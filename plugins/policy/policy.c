@@ -587,6 +587,13 @@ static void resume(preq_t *r, int nargs) {
   finish(r, rc == LUA_OK ? JIWA_SANDBOX_OK : st, err);
 }
 
+static int make_coroutine(lua_State *L) {
+  preq_t *r = lua_touserdata(L, 1);
+  r->co = lua_newthread(L);
+  r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  return 0;
+}
+
 static void start_request(jiwa_actor_t *self, policy_ctx_t *ctx,
                           const jiwa_msg_t *msg) {
   state_t *st = ctx->cur;
@@ -604,8 +611,23 @@ static void start_request(jiwa_actor_t *self, policy_ctx_t *ctx,
   r->all_ref = r->fb_ref = LUA_NOREF;
   r->budget = ctx->insn_budget;
   lua_State *L = jiwa_sandbox_state(st->sb);
-  r->co = lua_newthread(L);
-  r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  r->co_ref = LUA_NOREF;
+  /* The memory cap covers host allocations too: make the coroutine under
+   * a protected call so a full state fails this request, not the daemon. */
+  lua_pushcfunction(L, make_coroutine);
+  lua_pushlightuserdata(L, r);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    jiwa_log(self, JIWA_LOG_ERROR,
+             "policy %s: no memory for a new request (mem_max); serving it "
+             "by the fallback route",
+             st->file);
+    serve_fallback(self, ctx, msg);
+    jiwa_msg_release(r->req);
+    state_unref(st);
+    free(r);
+    return;
+  }
   *(preq_t **)lua_getextraspace(r->co) = r;
   if (jiwa_sandbox_push_fn(st->sb, r->co, "on_chat") != 0) {
     finish(r, JIWA_SANDBOX_ERROR, "the policy defines no on_chat(req)");

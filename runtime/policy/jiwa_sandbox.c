@@ -16,8 +16,8 @@
  * patch `string.find` for later requests either. rawset refuses every
  * proxy (they carry a private light-userdata mark in their metatable).
  *
- * Limits are per run: run_begin resets them, a call is one run, a series of
- * resumes of host coroutines shares one run.
+ * Limits are per run: run_begin (or budget_set) starts one, a call is one
+ * run, the resumes of a host coroutine share the run the host started.
  *  - instructions: a count hook every HOOK_EVERY instructions. Once over
  *    the budget the hook is re-armed with a count of 1 and raises on every
  *    instruction, so a script's pcall cannot swallow it: the first Lua
@@ -42,6 +42,11 @@
  *    then on every growth is refused until the run ends, and the run
  *    reports MEMORY even if the script caught the error.
  *  - patterns: see the pattern guard section below.
+ *
+ * Lua runs two kinds of script code with hooks off, where no budget can
+ * stop it: finalizers (so setmetatable refuses __gc) and the message
+ * handler of an error raised by a hook (Lua calls it from inside the hook,
+ * so xpcall wraps the script's handler and skips it once a limit is hit).
  */
 #include "jiwa_sandbox.h"
 
@@ -272,12 +277,14 @@ static void charge(lua_State *L, double work) {
   if (sb->depth == 0)
     return;
   if (sb->hit == HIT_NONE) {
-    if (work > (double)sb->budget - (double)sb->insns)
+    if (work > (double)sb->budget - (double)sb->insns) {
       sb->hit = HIT_BUDGET;
-    else if ((sb->insns += (int64_t)work, run_time_ns(sb) > sb->time_max_ns))
+    } else {
+      sb->insns += (int64_t)work;
+      if (run_time_ns(sb) <= sb->time_max_ns)
+        return;
       sb->hit = HIT_TIME;
-    else
-      return;
+    }
   }
   note_where(sb, L);
   raise_limit(sb, L);
@@ -482,27 +489,28 @@ static int call_orig(lua_State *L) {
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
-static double len_of(lua_State *L, int idx) {
+/* #t as the library will see it (__len may claim any length). */
+static lua_Integer len_of(lua_State *L, int idx) {
   if (lua_type(L, idx) != LUA_TTABLE)
     return 0; /* not a table: the library raises its own error */
   lua_Integer n = luaL_len(L, idx);
-  return n > 0 ? (double)n : 0;
+  return n > 0 ? n : 0;
 }
 
-static double span(lua_State *L, lua_Integer i, lua_Integer j) {
-  (void)L;
+/* Elements in i..j, in a double: j - i may not fit an integer. */
+static double span(lua_Integer i, lua_Integer j) {
   return j >= i ? (double)j - (double)i + 1 : 0;
 }
 
-/* insert/remove shift up to #t elements; __len may claim any length. */
+/* insert/remove shift up to #t elements. */
 static int w_shift(lua_State *L) {
-  charge(L, len_of(L, 1));
+  charge(L, (double)len_of(L, 1));
   return call_orig(L);
 }
 
 static int w_move(lua_State *L) {
   lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
-  charge(L, span(L, f, e));
+  charge(L, span(f, e));
   return call_orig(L);
 }
 
@@ -511,10 +519,10 @@ static int w_range(lua_State *L, int i_idx) {
   lua_Integer i = luaL_optinteger(L, i_idx, 1);
   lua_Integer j;
   if (lua_isnoneornil(L, i_idx + 1))
-    j = (lua_Integer)len_of(L, 1);
+    j = len_of(L, 1);
   else
     j = luaL_checkinteger(L, i_idx + 1);
-  charge(L, span(L, i, j));
+  charge(L, span(i, j));
   return call_orig(L);
 }
 
@@ -526,7 +534,7 @@ static int w_unpack(lua_State *L) {
 }
 
 static int w_sort(lua_State *L) {
-  double n = len_of(L, 1);
+  double n = (double)len_of(L, 1);
   charge(L, n > 1 ? n * ceil(log2(n)) : n);
   return call_orig(L);
 }

@@ -37,7 +37,7 @@
  *    swallow it: the run fails with JIWA_SANDBOX_BUDGET. Library loops
  *    whose length an argument sets (table.move/insert/remove/concat/unpack/
  *    sort) are charged to the budget before they run. A wall-clock
- *    backstop (the budget times 30 ns, at least 20 ms, counting only time
+ *    backstop (the budget times 100 ns, at least 50 ms, counting only time
  *    inside script code) catches single instructions that do a lot of work
  *    without allocating (comparing or concatenating huge strings in a
  *    loop); it also reports JIWA_SANDBOX_BUDGET;
@@ -173,7 +173,7 @@ size_t jiwa_sandbox_mem(jiwa_sandbox_t *sb);
  * fails the next resume at once). For a host that interleaves several
  * requests on one state, each with its own budget across its resumes:
  * budget_set(left) before a resume, left = budget_left() after it. The
- * time backstop of such a run is @p insns times 30 ns (at least 20 ms).
+ * time backstop of such a run is @p insns times 100 ns (at least 50 ms).
  * Ignored from inside a run. jiwa_sandbox_run_begin(sb) is
  * budget_set(sb, insn_budget).
  */
