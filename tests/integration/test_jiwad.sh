@@ -107,6 +107,12 @@ expect "the old policy keeps serving" 0 "policy says still" "$JIWA" chat still
 printf 'function on_chat(req) error("boom") end\n' >"$T/p.lua"
 expect "reload of a policy that fails at run time" 0 "p.lua: 2 requests" "$JIWA" policy reload
 expect "a failing policy falls back to the plain route" 0 "halo, again" "$JIWA" chat again
+# SIGHUP reloads plugins, the policy engine with them: its init reads the
+# file again (a broken file would leave the running version serving).
+printf 'function on_chat(req) return { text = "v2 " .. req.text } end\n' >"$T/p.lua"
+kill -HUP "$PID"
+wait_for "reloaded: plugin policy" || true
+expect "SIGHUP reloads the policy" 0 "v2 hup" "$JIWA" chat hup
 kill -TERM "$PID"; wait "$PID"; PID=0
 
 echo "$pass passed, $fail failed"
