@@ -182,8 +182,7 @@ int jiwa__module_load(const char *plugin_dir, const char *state_dir,
     goto out;
   dl = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
   /* The mapping stays; the name is not needed any more. */
-  if (!getenv("JIWA_DEBUG_KEEP_COPIES"))
-    unlink(copy);
+  unlink(copy);
   if (!dl) {
     const char *why = dlerror();
     snprintf(err, errlen, "cannot load %s: %s", path, why ? why : "?");
