@@ -218,6 +218,26 @@ void jiwa_client_close(jiwa_client_t *c);
  */
 int jiwa_mp_to_json(const void *mp, size_t len, char **out, size_t *outlen);
 
+/* ---- text from a peer, for a person ------------------------------------ */
+
+/** @brief Length (1..4) of the valid UTF-8 character at @p s, or 0 when the
+ *  bytes there are not one (overlong, surrogate, > U+10FFFF: RFC 3629).
+ *  @p n (≥ 1) bounds the read. */
+size_t jiwa_utf8_len(const void *s, size_t n);
+
+/** @brief Like jiwa_utf8_len, but 0 also for control characters (C0, DEL,
+ *  C1): the length of one character that is safe to show on a terminal. */
+size_t jiwa_text_char(const void *s, size_t n);
+
+/**
+ * @brief Copy @p n bytes of peer text into @p dst for display:
+ * NUL-terminated, truncated on a character boundary, every unsafe byte
+ * (control or invalid UTF-8) replaced by '?', so a message from the wire
+ * cannot drive a terminal. Nothing happens when @p dst is NULL or
+ * @p dstlen is 0.
+ */
+void jiwa_text_printable(char *dst, size_t dstlen, const char *src, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

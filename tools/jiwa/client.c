@@ -145,7 +145,8 @@ static int broken(const jiwa_client_t *c, char *err, size_t errlen) {
  * are not one: overlong forms, surrogates and code points above U+10FFFF are
  * refused, as RFC 3629 says.
  */
-static size_t utf8_len(const uint8_t *s, size_t n) {
+size_t jiwa_utf8_len(const void *p, size_t n) {
+  const uint8_t *s = p;
   uint8_t b = s[0];
   if (b < 0x80)
     return 1;
@@ -176,28 +177,31 @@ static size_t utf8_len(const uint8_t *s, size_t n) {
   return need;
 }
 
-/*
- * Copy a peer-supplied string for display: NUL-terminated, truncated on a
- * character boundary, with control characters (C0, DEL, C1) and invalid
- * UTF-8 replaced by '?', so an error message cannot drive a terminal.
- */
-static void copy_printable(char *dst, size_t dstlen, const char *src,
-                           size_t n) {
+size_t jiwa_text_char(const void *p, size_t n) {
+  const uint8_t *s = p;
+  size_t k = jiwa_utf8_len(s, n);
+  if (k == 0 || s[0] < 0x20 || s[0] == 0x7f ||
+      (k == 2 && s[0] == 0xc2 && s[1] < 0xa0))
+    return 0;
+  return k;
+}
+
+void jiwa_text_printable(char *dst, size_t dstlen, const char *src,
+                         size_t n) {
   if (!dst || !dstlen)
     return;
   const uint8_t *s = (const uint8_t *)src;
   size_t o = 0;
   for (size_t i = 0; i < n;) {
-    size_t k = utf8_len(s + i, n - i);
-    int bad = k == 0 || s[i] < 0x20 || s[i] == 0x7f ||
-              (k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0);
-    size_t w = bad ? 1 : k;
+    size_t k = jiwa_utf8_len(s + i, n - i);
+    size_t ok = jiwa_text_char(s + i, n - i);
+    size_t w = ok ? k : 1;
     if (o + w >= dstlen)
       break;
-    if (bad)
-      dst[o] = '?';
-    else
+    if (ok)
       memcpy(dst + o, s + i, k);
+    else
+      dst[o] = '?';
     o += w;
     i += k ? k : 1;
   }
@@ -589,7 +593,7 @@ static int take_hello(jiwa_client_t *c, jiwa_client_frame_t *f, char *err,
   }
   if (f->id != 0 || strcmp(f->op, "hello") != 0) {
     char op[JIWA_FRAME_OP_MAX + 1];
-    copy_printable(op, sizeof op, f->op, strlen(f->op));
+    jiwa_text_printable(op, sizeof op, f->op, strlen(f->op));
     seterr(err, errlen,
            "%s is not a jiwad socket: its first frame is '%s' (id %" PRIu64
            "), not a hello",
@@ -609,7 +613,7 @@ static int take_hello(jiwa_client_t *c, jiwa_client_frame_t *f, char *err,
     const char *s;
     size_t sl;
     if (jiwa_mp_get_str(f->body, f->body_len, "server", &s, &sl) == 0)
-      copy_printable(server, sizeof server, s, sl);
+      jiwa_text_printable(server, sizeof server, s, sl);
     seterr(err, errlen,
            "%s (%s) speaks protocol %" PRId64
            "; this client speaks protocol %d: use the jiwa client of the "
@@ -966,16 +970,16 @@ int jiwa_client_frame_error(const jiwa_client_frame_t *f, char *name,
   size_t sl;
   if (name && namelen) {
     if (jiwa_mp_get_str(f->body, f->body_len, "name", &s, &sl) == 0 && sl)
-      copy_printable(name, namelen, s, sl);
+      jiwa_text_printable(name, namelen, s, sl);
     else
-      copy_printable(name, namelen, jiwa_err_name((int)code),
+      jiwa_text_printable(name, namelen, jiwa_err_name((int)code),
                      strlen(jiwa_err_name((int)code)));
   }
   if (msg && msglen) {
     if (jiwa_mp_get_str(f->body, f->body_len, "message", &s, &sl) == 0 && sl)
-      copy_printable(msg, msglen, s, sl);
+      jiwa_text_printable(msg, msglen, s, sl);
     else
-      copy_printable(msg, msglen, jiwa_strerror((int)code),
+      jiwa_text_printable(msg, msglen, jiwa_strerror((int)code),
                      strlen(jiwa_strerror((int)code)));
   }
   return (int)code;
@@ -1074,7 +1078,7 @@ static void json_string(sbuf_t *b, const char *str, size_t n) {
         }
       }
     } else {
-      k = utf8_len(s + i, n - i);
+      k = jiwa_utf8_len(s + i, n - i);
       if (k == 0) {
         esc = "\\ufffd"; /* one replacement per invalid byte */
         k = 1;

@@ -213,33 +213,6 @@ static const char *closest(const char *s, const char *const *words) {
   return best;
 }
 
-/* Length of the valid UTF-8 sequence at @p s, 0 if invalid (RFC 3629). */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned char b = s[0];
-  if (b < 0x80)
-    return 1;
-  size_t need;
-  unsigned char lo = 0x80, hi = 0xbf;
-  if (b >= 0xc2 && b <= 0xdf)
-    need = 2;
-  else if (b >= 0xe0 && b <= 0xef) {
-    need = 3;
-    lo = b == 0xe0 ? 0xa0 : 0x80;
-    hi = b == 0xed ? 0x9f : 0xbf;
-  } else if (b >= 0xf0 && b <= 0xf4) {
-    need = 4;
-    lo = b == 0xf0 ? 0x90 : 0x80;
-    hi = b == 0xf4 ? 0x8f : 0xbf;
-  } else
-    return 0;
-  if (n < need || s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < need; i++)
-    if (s[i] < 0x80 || s[i] > 0xbf)
-      return 0;
-  return need;
-}
-
 /*
  * Print daemon-supplied text for a person: valid UTF-8 passes, control
  * characters (C0, DEL, C1) and invalid bytes become '?'. With @p multiline
@@ -249,10 +222,8 @@ static void print_text(FILE *f, const char *str, size_t n, int multiline) {
   const unsigned char *s = (const unsigned char *)str;
   size_t i = 0, run = 0;
   while (i < n) {
-    size_t k = utf8_len(s + i, n - i);
-    int ok = k > 0 && s[i] >= 0x20 && s[i] != 0x7f &&
-             !(k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0);
-    if (ok) {
+    size_t k = jiwa_utf8_len(s + i, n - i);
+    if (jiwa_text_char(s + i, n - i)) {
       run += k;
       i += k;
       continue;
@@ -268,27 +239,6 @@ static void print_text(FILE *f, const char *str, size_t n, int multiline) {
   fwrite(s + n - run, 1, run, f);
 }
 
-/* Copy @p n bytes for a table cell, as print_text would show them. */
-static void to_cell(char *dst, size_t cap, const char *str, size_t n) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t o = 0;
-  for (size_t i = 0; i < n;) {
-    size_t k = utf8_len(s + i, n - i);
-    int ok = k > 0 && s[i] >= 0x20 && s[i] != 0x7f &&
-             !(k == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0);
-    size_t w = ok ? k : 1;
-    if (o + w >= cap)
-      break;
-    if (ok)
-      memcpy(dst + o, s + i, k);
-    else
-      dst[o] = '?';
-    o += w;
-    i += k ? k : 1;
-  }
-  dst[o] = '\0';
-}
-
 /* A printable copy of a string field ("-" when absent or not a string). */
 static void get_text(const void *m, size_t len, const char *key, char *dst,
                      size_t cap) {
@@ -297,7 +247,7 @@ static void get_text(const void *m, size_t len, const char *key, char *dst,
   if (jiwa_mp_get_str(m, len, key, &s, &n) != 0)
     snprintf(dst, cap, "-");
   else
-    to_cell(dst, cap, s, n);
+    jiwa_text_printable(dst, cap, s, n);
 }
 
 /* An integer field as text ("-" when absent). */
@@ -851,7 +801,7 @@ static void render_stats(const ctx_t *x, const jiwa_client_frame_t *f) {
     if (!row)
       break;
     if (k.type == JIWA_MP_STR)
-      to_cell(row, CELL, k.v.s.ptr, k.v.s.len);
+      jiwa_text_printable(row, CELL, k.v.s.ptr, k.v.s.len);
     else
       snprintf(row, CELL, "?");
     static const char *const cols[] = {"received", "replies_sent", "timeouts",
