@@ -1,7 +1,7 @@
 /**
  * @file client.h
  * @brief A small blocking client for jiwad's local socket API
- * (libjiwa_client), and a msgpack → JSON converter for printing bodies.
+ * (libjiwa_client); for printing bodies as JSON see jiwa/json.h (included).
  *
  * The protocol (see include/jiwa/frame.h for the frame codec): on connect
  * jiwad sends a "hello" frame (id 0); each request {"id": n, "op", "body"}
@@ -48,6 +48,7 @@
 
 #include "errors.h"
 #include "frame.h"
+#include "json.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -195,28 +196,6 @@ void jiwa_client_frame_free(jiwa_client_frame_t *f);
 
 /** @brief Close the connection and free everything (NULL is a no-op). */
 void jiwa_client_close(jiwa_client_t *c);
-
-/**
- * @brief Render one msgpack object as JSON text.
- *
- * The input is untrusted: it is scanned first (jiwa_mp_scan, depth ≤ 16)
- * and must be exactly one object. Strings are escaped for JSON ('"', '\\',
- * every control character, DEL); invalid UTF-8 bytes become \ufffd. Floats
- * get up to 17 significant digits (%.17g), the fewest that read back as the
- * same double (0.1, not 0.10000000000000001); NaN and infinities become
- * null. Bin becomes a base64 string, ext becomes null. Map keys that are
- * not strings become strings: numbers, booleans and nil by their JSON text,
- * bin as base64, and arrays, maps and ext as "<array>", "<map>", "<ext>"
- * (rendering them would nest escaping).
- * Output size is linear in the input.
- * @param out  out: malloc'd NUL-terminated text, owned by the caller
- *             (free()); NULL on error.
- * @param outlen out: its length without the NUL (may be NULL).
- * @return 0, JIWA_EINVAL (NULL arguments), JIWA_EPROTO (malformed,
- *         truncated, trailing bytes), JIWA_ETOOBIG (deeper than 16),
- *         JIWA_ENOMEM.
- */
-int jiwa_mp_to_json(const void *mp, size_t len, char **out, size_t *outlen);
 
 /* ---- text from a peer, for a person ------------------------------------ */
 

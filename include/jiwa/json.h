@@ -7,6 +7,20 @@
  * goes through jiwa_json_to_mp, and every JSON it writes — provider
  * request bodies, `jiwa --json`, exports — through jiwa_mp_to_json. There
  * is no other JSON code in the tree.
+ *
+ * The parser is strict RFC 8259 and built for hostile input: it does not
+ * recurse (an explicit stack bounded by max_depth), checks every limit in
+ * jiwa_json_limits_t before it stores the part that breaks it, and on
+ * failure says where (byte offset, line, column) and why in a message a
+ * person can act on ("trailing comma before ']'", "unpaired high surrogate
+ * \ud83d ...", "nesting deeper than 32"). Its number rule is chosen so
+ * that JSON -> msgpack -> JSON -> msgpack is stable: a value that
+ * jiwa_mp_to_json would print as a plain integer (1, 1.0, 1e2) becomes an
+ * integer, anything else (2.5, 1e+16, -0) a double, so re-parsing rendered
+ * output gives the very same msgpack bytes. Both functions live in
+ * libjiwa_sdk, are thread-safe and keep no state between calls (apart
+ * from one "C" locale object created on first use, so numbers never depend
+ * on LC_NUMERIC).
  */
 #ifndef JIWA_JSON_H
 #define JIWA_JSON_H
@@ -27,11 +41,13 @@ typedef struct jiwa_json_limits {
                            (default 1,000,000) */
 } jiwa_json_limits_t;
 
-/** @brief Where and why a parse failed. */
+/** @brief Where and why a parse failed (zeroed first on every call). */
 typedef struct jiwa_json_error {
-  size_t offset;    /**< byte offset of the offending byte (0-based) */
-  unsigned line;    /**< 1-based line of it */
-  unsigned column;  /**< 1-based column (in bytes) */
+  size_t offset;    /**< byte offset of the offending byte (0-based);
+                         the input length when the text ended too early;
+                         always <= the input length */
+  unsigned line;    /**< 1-based line of it (lines end at '\n') */
+  unsigned column;  /**< 1-based column (in bytes from the line start) */
   char msg[128];    /**< what was wrong: "expected ',' or '}' after an object
                          member", "invalid UTF-8", "nesting deeper than 32",
                          ... (NUL-terminated, never contains input bytes
@@ -47,10 +63,16 @@ typedef struct jiwa_json_error {
  * maps (member order kept, duplicate keys kept as they are), arrays
  * arrays, true/false/null the msgpack ones. Numbers: integers that fit
  * become int64 (negative) or uint64 (non-negative), everything else a
- * double (out-of-range doubles are an error). No comments, no trailing
- * commas, no NaN/Infinity, no leading zeros, no control characters inside
- * strings. Limits are checked before anything is allocated for the
- * offending part; the output is at most a small constant times the input.
+ * double (out-of-range doubles are an error). "Integer" means the value:
+ * written without fraction or exponent and within 64 bits, or any other
+ * integral value that jiwa_mp_to_json prints without an exponent (1.0 and
+ * 1e2 are the uints 1 and 100; 1e16 and 2e19 stay doubles). -0 and -0.0
+ * are the double -0.0; a value below the smallest double rounds to 0. No
+ * comments, no trailing commas, no NaN/Infinity, no leading zeros, no
+ * control characters inside strings, no byte order mark. Limits are
+ * checked before anything is allocated for the offending part; the output
+ * is at most 3 * @p len + 8 bytes, always one msgpack object with
+ * the smallest headers for its counts and lengths.
  *
  * @param json  the text (need not be NUL-terminated)
  * @param len   its length
@@ -59,7 +81,8 @@ typedef struct jiwa_json_error {
  * @param outlen out: their length
  * @param err   out (may be NULL): position and reason on error
  * @return 0, JIWA_EINVAL (NULL json/out/outlen), JIWA_EPROTO (not JSON:
- *         see err), JIWA_ETOOBIG (a limit: see err), JIWA_ENOMEM.
+ *         see err), JIWA_ETOOBIG (a limit, or a number beyond the range
+ *         of a double: see err), JIWA_ENOMEM.
  */
 int jiwa_json_to_mp(const char *json, size_t len, const jiwa_json_limits_t *lim,
                     char **out, size_t *outlen, jiwa_json_error_t *err);

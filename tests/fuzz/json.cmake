@@ -1,0 +1,2 @@
+set(JIWA_FUZZ_LIB_fuzz_json_parse jiwa_sdk)
+jiwa_add_fuzz(fuzz_json_parse fuzz_json_parse.c)
