@@ -28,6 +28,7 @@
 
 #define CHAT_TEXT_MAX 65536
 #define CHAT_FIELD_MAX 128
+#define CHAT_ATTRS_MAX 4096
 #define READ_CHUNK 65536
 /* Requests one connection may have in flight; past it, reading pauses. */
 #define CONN_INFLIGHT_MAX 1024
@@ -96,6 +97,9 @@ struct jiwa_server {
   jiwa_server_opts_t o;
   char path[108];
   char *chat_actor, *chat_type, *version;
+  /* chat.actor split at commas: chat requests are spread round-robin */
+  char *routes[JIWA_SERVER_MAX_ROUTES];
+  size_t nroutes, next_route;
   int64_t allow[16];
   size_t nallow;
   uv_loop_t loop;
@@ -729,13 +733,49 @@ static int opt_str(conn_t *c, uint64_t id, const jiwa_frame_t *f,
   return 0;
 }
 
+/* Optional map field `attrs` (user attributes for the policy, e.g.
+ * {team = true}): a bounded, well-formed msgpack map or -1 (error written). */
+static int opt_attrs(conn_t *c, uint64_t id, const jiwa_frame_t *f,
+                     const void **p, size_t *n) {
+  *p = NULL;
+  *n = 0;
+  jiwa_mp_reader_t at, peek;
+  jiwa_mp_item_t it;
+  int rc = jiwa_mp_map_find(f->body, f->body_len, "attrs", &at);
+  if (rc == JIWA_ENOENT)
+    return 0;
+  const uint8_t *start = at.p;
+  peek = at;
+  if (rc || jiwa_mp_next(&peek, &it) || it.type != JIWA_MP_MAP ||
+      jiwa_mp_skip(&at) || (size_t)(at.p - start) > CHAT_ATTRS_MAX) {
+    write_error(c, id, JIWA_EINVAL,
+                "chat: field 'attrs' must be a map of at most %d bytes "
+                "(user attributes such as {\"team\": true})",
+                CHAT_ATTRS_MAX);
+    return -1;
+  }
+  *p = start;
+  *n = (size_t)(at.p - start);
+  return 0;
+}
+
+static void put_str_n(msgpack_packer *pk, const char *k, const char *v,
+                      size_t n) {
+  jiwa_mp_put_str(pk, k);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, v ? v : "", n);
+}
+
 static void op_chat(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
-  const char *text, *user, *session;
-  size_t tl, ul, sl;
-  int stream = 0;
+  const char *text, *user, *session, *lang;
+  size_t tl, ul, sl, ll, al;
+  const void *attrs;
+  int stream = 0, explain = 0;
   if (opt_str(c, id, f, "text", 1, CHAT_TEXT_MAX, &text, &tl) ||
       opt_str(c, id, f, "user", 1, CHAT_FIELD_MAX, &user, &ul) ||
-      opt_str(c, id, f, "session", 1, CHAT_FIELD_MAX, &session, &sl))
+      opt_str(c, id, f, "session", 1, CHAT_FIELD_MAX, &session, &sl) ||
+      opt_str(c, id, f, "lang", 2, 16, &lang, &ll) ||
+      opt_attrs(c, id, f, &attrs, &al))
     return;
   if (!text) {
     write_error(c, id, JIWA_EINVAL,
@@ -747,19 +787,26 @@ static void op_chat(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
     write_error(c, id, JIWA_EINVAL, "chat: field 'stream' must be a boolean");
     return;
   }
+  rc = jiwa_mp_get_bool(f->body, f->body_len, "explain", &explain);
+  if (rc && rc != JIWA_ENOENT) {
+    write_error(c, id, JIWA_EINVAL,
+                "chat: field 'explain' must be a boolean");
+    return;
+  }
   jiwa_mp_writer_t w;
   jiwa_mp_writer_init(&w);
-  msgpack_pack_map(&w.pk, 4);
-  jiwa_mp_put_str(&w.pk, "text");
-  msgpack_pack_str(&w.pk, tl);
-  msgpack_pack_str_body(&w.pk, text, tl);
-  jiwa_mp_put_str(&w.pk, "user");
-  msgpack_pack_str(&w.pk, ul);
-  msgpack_pack_str_body(&w.pk, user ? user : "", ul);
-  jiwa_mp_put_str(&w.pk, "session");
-  msgpack_pack_str(&w.pk, sl);
-  msgpack_pack_str_body(&w.pk, session ? session : "", sl);
+  msgpack_pack_map(&w.pk, 5 + (lang != NULL) + (attrs != NULL));
+  put_str_n(&w.pk, "text", text, tl);
+  put_str_n(&w.pk, "user", user, ul);
+  put_str_n(&w.pk, "session", session, sl);
   jiwa_mp_put_kv_bool(&w.pk, "stream", stream);
+  jiwa_mp_put_kv_bool(&w.pk, "explain", explain);
+  if (lang)
+    put_str_n(&w.pk, "lang", lang, ll);
+  if (attrs) {
+    jiwa_mp_put_str(&w.pk, "attrs");
+    msgpack_sbuffer_write(&w.sbuf, attrs, al); /* already a whole map */
+  }
   req_t *r = req_new(c, id);
   if (!r) {
     jiwa_mp_writer_free(&w);
@@ -767,8 +814,9 @@ static void op_chat(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
     return;
   }
   jiwa_server_t *s = c->s;
-  rc = jiwa_rt_ask(s->rt, s->chat_actor, s->chat_type, w.sbuf.data,
-                   w.sbuf.size, s->o.request_timeout_ms, chat_fn, r);
+  const char *to = s->routes[s->next_route++ % s->nroutes];
+  rc = jiwa_rt_ask(s->rt, to, s->chat_type, w.sbuf.data, w.sbuf.size,
+                   s->o.request_timeout_ms, chat_fn, r);
   jiwa_mp_writer_free(&w);
   if (rc) {
     write_error(c, id, rc,
@@ -776,28 +824,86 @@ static void op_chat(conn_t *c, uint64_t id, const jiwa_frame_t *f) {
                     ? "chat: the chat route's actor '%s' does not exist; "
                       "check chat.actor in the config"
                     : "chat: could not be routed to '%s'",
-                s->chat_actor);
+                to);
     req_done(r);
   }
 }
 
-/* policy.reload / policy.show: asked of the chat route's actor, which is
- * the policy engine when one is configured (plugins/policy). */
+/* policy.reload / policy.show: asked of the chat route's actors, which are
+ * the policy engine when one is configured (plugins/policy). A reload goes
+ * to every router (each owns its Lua state) and succeeds only if all of
+ * them took the new script; the first error is the answer. */
+typedef struct {
+  req_t *r;
+  pthread_mutex_t mu;
+  size_t left;
+  int err;
+  char errtext[512];
+  char *reply;
+  size_t reply_len;
+} fan_t;
+
+/* Record one router's answer (an error when @p err != 0); the last one
+ * posts the final frame and frees the fan. */
+static void fan_note(fan_t *fan, int err, const char *text, const void *body,
+                     size_t len) {
+  pthread_mutex_lock(&fan->mu);
+  if (err && !fan->err) {
+    fan->err = err;
+    snprintf(fan->errtext, sizeof fan->errtext, "%s", text ? text : "");
+  } else if (!err && !fan->reply && (fan->reply = malloc(len ? len : 1))) {
+    memcpy(fan->reply, body, len);
+    fan->reply_len = len;
+  }
+  int last = --fan->left == 0;
+  pthread_mutex_unlock(&fan->mu);
+  if (!last)
+    return;
+  if (fan->err)
+    post_error(fan->r, fan->err, fan->errtext);
+  else if (fan->reply)
+    post_frame(fan->r, "reply", fan->reply, fan->reply_len, 1);
+  else
+    post_error(fan->r, JIWA_ENOMEM, "out of memory");
+  pthread_mutex_destroy(&fan->mu);
+  free(fan->reply);
+  free(fan);
+}
+
+static void fan_fn(const jiwa_msg_t *m, void *ud) {
+  if (m->kind == JIWA_MSG_DELTA)
+    return;
+  if (m->kind == JIWA_MSG_ERROR)
+    fan_note(ud, m->err ? m->err : JIWA_EIO, m->errtext, NULL, 0);
+  else
+    fan_note(ud, 0, NULL, m->body, m->body_len);
+}
+
 static void op_policy(conn_t *c, uint64_t id, const char *type) {
+  jiwa_server_t *s = c->s;
+  size_t n = strcmp(type, "policy.reload") == 0 ? s->nroutes : 1;
   req_t *r = req_new(c, id);
-  if (!r) {
+  fan_t *fan = r ? calloc(1, sizeof *fan) : NULL;
+  if (!fan) {
+    if (r)
+      req_done(r);
     write_error(c, id, JIWA_ENOMEM, "out of memory");
     return;
   }
-  jiwa_server_t *s = c->s;
-  int rc = jiwa_rt_ask(s->rt, s->chat_actor, type, NULL, 0,
-                       s->o.request_timeout_ms, chat_fn, r);
-  if (rc) {
-    write_error(c, id, rc,
-                "%s: the chat route's actor '%s' is not available; check "
-                "chat.actor in the config",
-                type, s->chat_actor);
-    req_done(r);
+  fan->r = r;
+  pthread_mutex_init(&fan->mu, NULL);
+  fan->left = n;
+  for (size_t i = 0; i < n; i++) {
+    int rc = jiwa_rt_ask(s->rt, s->routes[i], type, NULL, 0,
+                         s->o.request_timeout_ms, fan_fn, fan);
+    if (rc) {
+      char text[300];
+      snprintf(text, sizeof text,
+               "%s: the chat route's actor '%s' is not available; check "
+               "chat.actor in the config",
+               type, s->routes[i]);
+      fan_note(fan, rc, text, NULL, 0);
+    }
   }
 }
 
@@ -1108,6 +1214,35 @@ static void server_main(void *arg) {
   uv_run(&s->loop, UV_RUN_DEFAULT);
 }
 
+/* chat.actor is one actor name or several separated by commas. The names
+ * point into s->chat_actor, which is cut in place. */
+static int split_routes(jiwa_server_t *s, char *err, size_t errlen) {
+  if (!s->chat_actor || !s->chat_type || !s->version)
+    return snprintf(err, errlen, "out of memory"), -1;
+  for (char *p = s->chat_actor, *save = NULL, *tok;
+       (tok = strtok_r(p, ",", &save)); p = NULL) {
+    while (*tok == ' ')
+      tok++;
+    for (size_t n = strlen(tok); n && tok[n - 1] == ' ';)
+      tok[--n] = 0;
+    if (s->nroutes == JIWA_SERVER_MAX_ROUTES) {
+      snprintf(err, errlen,
+               "chat.actor names more than %d actors; use at most one per "
+               "worker",
+               JIWA_SERVER_MAX_ROUTES);
+      return -1;
+    }
+    s->routes[s->nroutes++] = tok;
+  }
+  if (s->nroutes == 0) {
+    snprintf(err, errlen,
+             "chat.actor is empty; name the actor that answers chat "
+             "requests (or several, separated by commas)");
+    return -1;
+  }
+  return 0;
+}
+
 int jiwa_server_start(jiwa_server_t **out, jiwa_rt_t *rt,
                       const jiwa_server_opts_t *o, char *err, size_t errlen) {
   *out = NULL;
@@ -1124,6 +1259,13 @@ int jiwa_server_start(jiwa_server_t **out, jiwa_rt_t *rt,
   s->chat_actor = strdup(o->chat_actor ? o->chat_actor : "echo");
   s->chat_type = strdup(o->chat_type ? o->chat_type : "chat");
   s->version = strdup(o->version ? o->version : "?");
+  if (split_routes(s, err, errlen)) {
+    free(s->chat_actor);
+    free(s->chat_type);
+    free(s->version);
+    free(s);
+    return JIWA_EINVAL;
+  }
   for (size_t i = 0; i < o->n_allow_uids && i < 16; i++)
     s->allow[s->nallow++] = o->allow_uids[i];
   s->started_ms = jiwa__now_us() / 1000;

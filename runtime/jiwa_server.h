@@ -28,6 +28,9 @@
 
 typedef struct jiwa_server jiwa_server_t;
 
+/** Most actors chat requests may be spread over. */
+#define JIWA_SERVER_MAX_ROUTES 64
+
 /** What the server needs to know; strings are copied. */
 typedef struct {
   const char *path;           /**< socket path (< 108 bytes) */
@@ -38,7 +41,10 @@ typedef struct {
   uint32_t request_timeout_ms;/**< deadline of routed requests (chat) */
   const int64_t *allow_uids;  /**< other uids allowed (may be NULL) */
   size_t n_allow_uids;
-  const char *chat_actor;     /**< where chat requests go */
+  const char *chat_actor;     /**< where chat requests go: one actor, or
+                                   several separated by commas (at most
+                                   JIWA_SERVER_MAX_ROUTES), served
+                                   round-robin */
   const char *chat_type;      /**< as which message type */
   const char *version;        /**< daemon version for hello/health */
 } jiwa_server_opts_t;

@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
+#include "jiwa_facts.h"
 #include "jiwa_lua_bridge.h"
 #include "jiwa_sandbox.h"
 
@@ -34,6 +36,11 @@ typedef struct {
   int64_t insn_budget;
   int64_t ask_timeout_ms;
   jiwa_cfg_raw_t vars;
+  jiwa_actor_t *self;
+  int trace;
+  int64_t watch_ms;
+  uint64_t watch_timer;
+  struct stat watched; /* the file as last loaded */
   struct state *cur;
   uint64_t loaded_ms;
   uint64_t requests, failures;
@@ -59,6 +66,12 @@ static const jiwa_cfg_field_t policy_config[] = {
      "default deadline of jiwa.ask / jiwa.llm"},
     {JIWA_CFG_RAW, "vars", NULL, offsetof(policy_ctx_t, vars), 0, 0, 0,
      "table handed to the script as jiwa.config()"},
+    {JIWA_CFG_BOOL, "trace", "false", offsetof(policy_ctx_t, trace), 0, 0, 0,
+     "add the trace of every request to its reply, as `explain` does"},
+    {JIWA_CFG_INT, "watch_ms", "1000", offsetof(policy_ctx_t, watch_ms), 0,
+     0, 3600000,
+     "check the policy file this often and reload it when it changed; 0 = "
+     "off"},
     {0}};
 
 /* One compiled policy. Requests hold a reference: a reload swaps ctx->cur
@@ -68,6 +81,22 @@ typedef struct state {
   int refs;
   char file[512];
 } state_t;
+
+/* One host call of a traced request (request field `explain`, or config
+ * `trace`): kept in C as msgpack copies, so recording never allocates in
+ * the Lua state and cannot hit its memory cap. */
+#define TRACE_STEPS_MAX 64
+#define TRACE_BODY_MAX 16384
+typedef struct {
+  const char *op; /* "ask" "all" "llm" "tell" "reply" "log" */
+  char actor[64], type[64];
+  uint64_t t0_us;
+  double ms;
+  int done, ok, deltas;
+  char *sent, *got; /* msgpack copies (NULL when absent or too large) */
+  size_t sent_len, got_len;
+  char err[200];
+} step_t;
 
 /* One chat request in flight. */
 typedef struct preq {
@@ -90,6 +119,12 @@ typedef struct preq {
   char llm_type[64];
   jiwa_mp_writer_t llm_body;
   int llm_active;
+  /* explain: what the policy did, returned with the reply */
+  int tracing;
+  uint64_t t0_us;
+  step_t *steps;
+  int nsteps;
+  int ask_step, llm_step; /* the step the pending ask / model call fills */
 } preq_t;
 
 static void state_unref(state_t *st) {
@@ -99,10 +134,177 @@ static void state_unref(state_t *st) {
   }
 }
 
+/* ---- the trace (explain) ---------------------------------------------------- */
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static char *copy_body(const void *b, size_t len, size_t *outlen) {
+  *outlen = 0;
+  if (!b || len == 0 || len > TRACE_BODY_MAX)
+    return NULL;
+  char *c = malloc(len);
+  if (c) {
+    memcpy(c, b, len);
+    *outlen = len;
+  }
+  return c;
+}
+
+/* A new step; its index, or -1 when not tracing or full. */
+static int trace_add(preq_t *r, const char *op, const char *actor,
+                     const char *type, const void *body, size_t len) {
+  if (!r->tracing || r->nsteps == TRACE_STEPS_MAX)
+    return -1;
+  if (!r->steps && !(r->steps = calloc(TRACE_STEPS_MAX, sizeof *r->steps)))
+    return -1;
+  step_t *st = &r->steps[r->nsteps];
+  st->op = op;
+  snprintf(st->actor, sizeof st->actor, "%s", actor ? actor : "");
+  snprintf(st->type, sizeof st->type, "%s", type ? type : "");
+  st->t0_us = now_us();
+  st->sent = copy_body(body, len, &st->sent_len);
+  return r->nsteps++;
+}
+
+/* Close step @p i with what came back (NULL @p m: @p err says why). */
+static void trace_done(preq_t *r, int i, const jiwa_msg_t *m,
+                       const char *err) {
+  if (i < 0 || i >= r->nsteps || r->steps[i].done)
+    return;
+  step_t *st = &r->steps[i];
+  st->done = 1;
+  st->ms = (double)(now_us() - st->t0_us) / 1000.0;
+  if (!m) { /* a call that did not leave, or one with no answer (tell) */
+    snprintf(st->err, sizeof st->err, "%s", err ? err : "");
+    st->ok = err == NULL;
+    return;
+  }
+  if (jiwa_msg_kind(m) == JIWA_MSG_ERROR) {
+    const char *text;
+    int code = jiwa_msg_error(m, &text);
+    snprintf(st->err, sizeof st->err, "%s: %s", jiwa_err_name(code), text);
+    return;
+  }
+  st->ok = 1;
+  size_t len;
+  const void *b = jiwa_msg_body(m, &len);
+  st->got = copy_body(b, len, &st->got_len);
+}
+
+static void trace_free(preq_t *r) {
+  for (int i = 0; i < r->nsteps; i++) {
+    free(r->steps[i].sent);
+    free(r->steps[i].got);
+  }
+  free(r->steps);
+  r->steps = NULL;
+  r->nsteps = 0;
+}
+
+static void put_raw(msgpack_packer *pk, const char *k, const char *mp,
+                    size_t len) {
+  jiwa_mp_put_str(pk, k);
+  pk->callback(pk->data, mp, len);
+}
+
+/* {policy, ms, steps = [{op, actor, type, ms, ok, error?, sent?, got?,
+ *  deltas?}], fallback?} */
+static void trace_pack(preq_t *r, msgpack_packer *pk, const char *fallback) {
+  msgpack_pack_map(pk, 3 + (fallback != NULL));
+  jiwa_mp_put_kv_str(pk, "policy", r->st->file);
+  jiwa_mp_put_kv_double(pk, "ms", (double)(now_us() - r->t0_us) / 1000.0);
+  if (fallback)
+    jiwa_mp_put_kv_str(pk, "fallback", fallback);
+  jiwa_mp_put_str(pk, "steps");
+  msgpack_pack_array(pk, (size_t)r->nsteps);
+  for (int i = 0; i < r->nsteps; i++) {
+    step_t *st = &r->steps[i];
+    int n = 5 + (st->err[0] != 0) + (st->sent != NULL) + (st->got != NULL) +
+            (st->deltas > 0);
+    msgpack_pack_map(pk, (size_t)n);
+    jiwa_mp_put_kv_str(pk, "op", st->op);
+    jiwa_mp_put_kv_str(pk, "actor", st->actor);
+    jiwa_mp_put_kv_str(pk, "type", st->type);
+    jiwa_mp_put_kv_double(pk, "ms", st->ms);
+    jiwa_mp_put_kv_bool(pk, "ok", st->ok);
+    if (st->err[0])
+      jiwa_mp_put_kv_str(pk, "error", st->err);
+    if (st->sent)
+      put_raw(pk, "sent", st->sent, st->sent_len);
+    if (st->got)
+      put_raw(pk, "got", st->got, st->got_len);
+    if (st->deltas > 0)
+      jiwa_mp_put_kv_int(pk, "deltas", st->deltas);
+  }
+}
+
+/* The reply @p body (a map) with a packed `trace` added (when not NULL);
+ * otherwise (or not a map) a copy. */
+static void with_trace_raw(const void *body, size_t len, const char *trace,
+                           size_t trace_len, jiwa_mp_writer_t *out) {
+  jiwa_mp_writer_init(out);
+  jiwa_mp_reader_t rd;
+  jiwa_mp_item_t it;
+  jiwa_mp_reader_init(&rd, body, len);
+  if (!trace || jiwa_mp_next(&rd, &it) || it.type != JIWA_MP_MAP) {
+    out->pk.callback(out->pk.data, body, len);
+    return;
+  }
+  msgpack_pack_map(&out->pk, it.v.count + 1);
+  out->pk.callback(out->pk.data, (const char *)rd.p, jiwa_mp_reader_left(&rd));
+  put_raw(&out->pk, "trace", trace, trace_len);
+}
+
+static void with_trace(preq_t *r, const void *body, size_t len,
+                       jiwa_mp_writer_t *out) {
+  jiwa_mp_writer_t t;
+  jiwa_mp_writer_init(&t);
+  if (r->tracing)
+    trace_pack(r, &t.pk, NULL);
+  with_trace_raw(body, len, r->tracing ? t.sbuf.data : NULL, t.sbuf.size,
+                 out);
+  jiwa_mp_writer_free(&t);
+}
+
+/* The final answer to the client, traced when asked for. */
+static int send_reply(preq_t *r, const void *body, size_t len) {
+  jiwa_mp_writer_t w;
+  with_trace(r, body, len, &w);
+  int rc = jiwa_reply(r->self, r->req, "chat.reply", w.sbuf.data,
+                      w.sbuf.size);
+  jiwa_mp_writer_free(&w);
+  return rc;
+}
+
 /* ---- the jiwa library ------------------------------------------------------ */
 
-static preq_t *cur_req(lua_State *L) {
+/* The request the calling coroutine serves. Outside one (the script's
+ * top level, self_test) there is none, and the calls that need one raise. */
+static preq_t *req_of(lua_State *L) {
   return *(preq_t **)lua_getextraspace(L);
+}
+
+static preq_t *cur_req(lua_State *L) {
+  preq_t *r = req_of(L);
+  if (!r) {
+    lua_Debug ar;
+    const char *name = "this function";
+    if (lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name)
+      name = ar.name;
+    luaL_error(L,
+               "jiwa.%s can only be called while a chat request runs (in "
+               "on_chat), not when the script loads or in self_test",
+               name);
+  }
+  return r;
+}
+
+static policy_ctx_t *ctx_of(lua_State *L) {
+  return lua_touserdata(L, lua_upvalueindex(1));
 }
 
 /* Encode the value at @p idx (a table or nil) as a msgpack map body. */
@@ -166,6 +368,7 @@ static void ask_cb(jiwa_actor_t *self, void *vctx, const jiwa_msg_t *m,
   if (zombie_done(r))
     return;
   r->waiting--;
+  trace_done(r, r->ask_step, m, NULL);
   resume(r, push_result(r->co, m));
 }
 
@@ -180,16 +383,21 @@ static int l_ask(lua_State *L) {
     if (lua_isinteger(L, -1))
       timeout = lua_tointeger(L, -1);
     lua_pop(L, 1);
+    if (timeout < 1 || timeout > 3600000)
+      return luaL_error(L, "jiwa.ask: timeout_ms must be 1..3600000, got %d",
+                        (int)timeout);
   }
   jiwa_mp_writer_t w;
   if (body_of(L, 3, &w, "jiwa.ask body") != 0)
     return lua_error(L);
+  r->ask_step = trace_add(r, "ask", actor, type, w.sbuf.data, w.sbuf.size);
   int rc = jiwa_ask(r->self, actor, type, w.sbuf.data, w.sbuf.size,
                     (uint32_t)timeout, ask_cb, r);
   jiwa_mp_writer_free(&w);
   if (rc) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: cannot ask '%s'", jiwa_err_name(rc), actor);
+    trace_done(r, r->ask_step, NULL, lua_tostring(L, -1));
     return 2;
   }
   r->waiting = 1;
@@ -200,11 +408,13 @@ static void all_cb(jiwa_actor_t *self, void *vctx, const jiwa_msg_t *m,
                    void *ud) {
   preq_t *r = *(preq_t **)ud;
   int idx = (int)((intptr_t *)ud)[1];
+  int step = (int)((intptr_t *)ud)[2];
   if (jiwa_msg_kind(m) == JIWA_MSG_DELTA)
     return;
   free(ud);
   if (zombie_done(r))
     return;
+  trace_done(r, step, m, NULL);
   lua_State *co = r->co;
   lua_rawgeti(co, LUA_REGISTRYINDEX, r->all_ref);
   int n = push_result(co, m);
@@ -224,8 +434,8 @@ static void all_cb(jiwa_actor_t *self, void *vctx, const jiwa_msg_t *m,
   }
 }
 
-/* jiwa.all{ {actor, type, body}, ... } -> { result1, result2, ... } where a
- * failed ask gives { error = "..." } */
+/* jiwa.all{ {actor, type, body [, {timeout_ms}]}, ... } -> { result1,
+ * result2, ... } where a failed ask gives { error = "..." } */
 static int l_all(lua_State *L) {
   preq_t *r = cur_req(L);
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -263,13 +473,24 @@ static int l_all(lua_State *L) {
       jiwa_mp_writer_init(&w);
       msgpack_pack_map(&w.pk, 0);
     }
-    intptr_t *ud = malloc(2 * sizeof *ud);
+    lua_Integer timeout = r->ctx->ask_timeout_ms;
+    if (lua_rawgeti(L, -4, 4) == LUA_TTABLE) { /* {actor, type, body, opts} */
+      lua_getfield(L, -1, "timeout_ms");
+      if (lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0 &&
+          lua_tointeger(L, -1) <= 3600000)
+        timeout = lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    intptr_t *ud = malloc(3 * sizeof *ud);
     int rc = JIWA_ENOMEM;
+    int step = trace_add(r, "all", actor, type, w.sbuf.data, w.sbuf.size);
     if (ud) {
       *(preq_t **)ud = r;
       ud[1] = (intptr_t)i;
+      ud[2] = (intptr_t)step;
       rc = jiwa_ask(r->self, actor, type, w.sbuf.data, w.sbuf.size,
-                    (uint32_t)r->ctx->ask_timeout_ms, all_cb, ud);
+                    (uint32_t)timeout, all_cb, ud);
     }
     jiwa_mp_writer_free(&w);
     if (rc) {
@@ -277,6 +498,7 @@ static int l_all(lua_State *L) {
       lua_rawgeti(L, LUA_REGISTRYINDEX, r->all_ref);
       lua_createtable(L, 0, 1);
       lua_pushfstring(L, "%s: cannot ask '%s'", jiwa_err_name(rc), actor);
+      trace_done(r, step, NULL, lua_tostring(L, -1));
       lua_setfield(L, -2, "error");
       lua_rawseti(L, -2, i);
       lua_pop(L, 1);
@@ -312,8 +534,11 @@ static void llm_cb(jiwa_actor_t *self, void *vctx, const jiwa_msg_t *m,
       jiwa_stream(self, r->req, "chat.delta", b, len);
       r->streamed = 1;
     }
+    if (r->llm_step >= 0)
+      r->steps[r->llm_step].deltas++;
     return;
   }
+  trace_done(r, r->llm_step, m, NULL);
   /* Fall back only while nothing was forwarded: after partial output a
    * switch of model would splice two answers into one. */
   if (jiwa_msg_kind(m) == JIWA_MSG_ERROR && !r->streamed &&
@@ -337,12 +562,16 @@ static int llm_try_next(preq_t *r) {
       lua_pop(co, 2);
       return -1;
     }
+    r->llm_step = trace_add(r, "llm", name, r->llm_type, r->llm_body.sbuf.data,
+                            r->llm_body.sbuf.size);
     int rc = jiwa_ask(r->self, name, r->llm_type, r->llm_body.sbuf.data,
                       r->llm_body.sbuf.size, (uint32_t)r->ctx->ask_timeout_ms,
                       llm_cb, r);
-    if (rc)
+    if (rc) {
       jiwa_log(r->self, JIWA_LOG_WARN, "jiwa.llm: cannot ask '%s' (%s)", name,
                jiwa_err_name(rc));
+      trace_done(r, r->llm_step, NULL, jiwa_err_name(rc));
+    }
     lua_pop(co, 2);
     if (rc == 0)
       return 0;
@@ -403,13 +632,16 @@ static int l_tell(lua_State *L) {
   jiwa_mp_writer_t w;
   if (body_of(L, 3, &w, "jiwa.tell body") != 0)
     return lua_error(L);
+  int step = trace_add(r, "tell", actor, type, w.sbuf.data, w.sbuf.size);
   int rc = jiwa_tell(r->self, actor, type, w.sbuf.data, w.sbuf.size);
   jiwa_mp_writer_free(&w);
   if (rc) {
     lua_pushnil(L);
     lua_pushfstring(L, "%s: cannot tell '%s'", jiwa_err_name(rc), actor);
+    trace_done(r, step, NULL, lua_tostring(L, -1));
     return 2;
   }
+  trace_done(r, step, NULL, NULL);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -422,17 +654,43 @@ static int l_reply(lua_State *L) {
   jiwa_mp_writer_t w;
   if (body_of(L, 1, &w, "jiwa.reply body") != 0)
     return lua_error(L);
-  int rc = jiwa_reply(r->self, r->req, "chat.reply", w.sbuf.data,
-                      w.sbuf.size);
+  int rc = send_reply(r, w.sbuf.data, w.sbuf.size);
   jiwa_mp_writer_free(&w);
   r->replied = 1;
   lua_pushboolean(L, rc == 0);
   return 1;
 }
 
+/* jiwa.stream(text | table): a part of the answer to the client now, as a
+ * chat.delta ({text = ...} for a string). The final still comes from
+ * jiwa.reply or on_chat's return. */
+static int l_stream(lua_State *L) {
+  preq_t *r = cur_req(L);
+  if (r->replied)
+    return luaL_error(L, "jiwa.stream: this request was already answered");
+  jiwa_mp_writer_t w;
+  if (lua_type(L, 1) == LUA_TSTRING) {
+    size_t n;
+    const char *t = lua_tolstring(L, 1, &n);
+    jiwa_mp_writer_init(&w);
+    msgpack_pack_map(&w.pk, 1);
+    jiwa_mp_put_str(&w.pk, "text");
+    msgpack_pack_str(&w.pk, n);
+    msgpack_pack_str_body(&w.pk, t, n);
+  } else if (body_of(L, 1, &w, "jiwa.stream part") != 0) {
+    return lua_error(L);
+  }
+  int rc = jiwa_stream(r->self, r->req, "chat.delta", w.sbuf.data,
+                       w.sbuf.size);
+  jiwa_mp_writer_free(&w);
+  lua_pushboolean(L, rc == 0);
+  return 1;
+}
+
 /* jiwa.log(level, text) with level "error" | "warn" | "info" | "debug" */
 static int l_log(lua_State *L) {
-  preq_t *r = cur_req(L);
+  preq_t *r = req_of(L); /* none at load time and in self_test */
+  policy_ctx_t *ctx = ctx_of(L);
   static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
   int lvl = luaL_checkoption(L, 1, "info", levels);
   const char *text = luaL_checkstring(L, 2);
@@ -440,7 +698,18 @@ static int l_log(lua_State *L) {
   int line = lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)
                  ? ar.currentline
                  : 0;
-  jiwa_log(r->self, lvl, "policy %s:%d: %s", r->st->file, line, text);
+  const char *base = strrchr(ctx->file, '/');
+  jiwa_log(ctx->self, lvl, "policy %s:%d: %s", base ? base + 1 : ctx->file,
+           line, text);
+  if (r && r->tracing) {
+    jiwa_mp_writer_t w;
+    jiwa_mp_writer_init(&w);
+    jiwa_mp_put_str(&w.pk, text);
+    trace_done(r, trace_add(r, "log", "", levels[lvl], w.sbuf.data,
+                            w.sbuf.size),
+               NULL, NULL);
+    jiwa_mp_writer_free(&w);
+  }
   return 0;
 }
 
@@ -450,13 +719,31 @@ static int l_now(lua_State *L) {
 }
 
 static int l_config(lua_State *L) {
-  preq_t *r = cur_req(L);
+  policy_ctx_t *ctx = ctx_of(L);
   char err[200];
-  if (!r->ctx->vars.data ||
-      jiwa_lua_push_mp(L, r->ctx->vars.data, r->ctx->vars.len, err,
-                       sizeof err) != 0)
+  if (!ctx->vars.data ||
+      jiwa_lua_push_mp(L, ctx->vars.data, ctx->vars.len, err, sizeof err) !=
+          0)
     lua_newtable(L);
   return 1;
+}
+
+/* jiwa.fact_check(original, rewrite) -> true | false, why */
+static int l_fact_check(lua_State *L) {
+  size_t olen, rlen;
+  const char *o = luaL_checklstring(L, 1, &olen);
+  const char *w = luaL_checklstring(L, 2, &rlen);
+  char why[256];
+  int rc = jiwa_facts_compare(o, olen, w, rlen, why, sizeof why);
+  if (rc < 0)
+    return luaL_error(L, "jiwa.fact_check: %s (texts are limited to %d "
+                         "bytes)",
+                      jiwa_err_name(rc), (int)JIWA_FACTS_MAX_TEXT);
+  lua_pushboolean(L, rc == 0);
+  if (rc == 0)
+    return 1;
+  lua_pushstring(L, why);
+  return 2;
 }
 
 static int l_detect_language(lua_State *L) {
@@ -469,41 +756,74 @@ static const luaL_Reg jiwa_lib[] = {
     {"ask", l_ask},       {"all", l_all},       {"llm", l_llm},
     {"tell", l_tell},     {"reply", l_reply},   {"log", l_log},
     {"now", l_now},       {"config", l_config},
+    {"fact_check", l_fact_check}, {"stream", l_stream},
     {"detect_language", l_detect_language},     {NULL, NULL}};
 
 /* ---- running a request ------------------------------------------------------- */
 
+/* A request on the fallback route: the original ask, and the trace of the
+ * failed policy run when the client asked for one. */
+typedef struct {
+  jiwa_msg_t *req;
+  char *trace;
+  size_t trace_len;
+} fb_t;
+
 static void fallback_cb(jiwa_actor_t *self, void *vctx, const jiwa_msg_t *m,
                         void *ud) {
-  jiwa_msg_t *req = ud;
+  fb_t *fb = ud;
   size_t len;
   const void *b = jiwa_msg_body(m, &len);
   switch (jiwa_msg_kind(m)) {
   case JIWA_MSG_DELTA:
-    jiwa_stream(self, req, "chat.delta", b, len);
+    jiwa_stream(self, fb->req, "chat.delta", b, len);
     return;
   case JIWA_MSG_ERROR: {
     const char *text;
     int code = jiwa_msg_error(m, &text);
-    jiwa_reply_error(self, req, code, text);
+    jiwa_reply_error(self, fb->req, code, text);
     break;
   }
-  default:
-    jiwa_reply(self, req, "chat.reply", b, len);
+  default: {
+    jiwa_mp_writer_t w;
+    with_trace_raw(b, len, fb->trace, fb->trace_len, &w);
+    jiwa_reply(self, fb->req, "chat.reply", w.sbuf.data, w.sbuf.size);
+    jiwa_mp_writer_free(&w);
   }
-  jiwa_msg_release(req);
+  }
+  jiwa_msg_release(fb->req);
+  free(fb->trace);
+  free(fb);
 }
 
-/* The plain route: the fallback actor answers the original request. */
+/* The plain route: the fallback actor answers the original request.
+ * @p r (may be NULL) is the failed run, whose trace goes with the reply
+ * when it was asked for; @p why says what failed. */
 static void serve_fallback(jiwa_actor_t *self, policy_ctx_t *ctx,
-                           const jiwa_msg_t *req) {
+                           const jiwa_msg_t *req, preq_t *r,
+                           const char *why) {
   size_t len;
   const void *b = jiwa_msg_body(req, &len);
-  jiwa_msg_t *held = jiwa_msg_retain(req);
-  int rc = jiwa_ask(self, ctx->fallback_actor, ctx->fallback_type, b, len,
-                    (uint32_t)ctx->ask_timeout_ms, fallback_cb, held);
+  fb_t *fb = calloc(1, sizeof *fb);
+  int rc = JIWA_ENOMEM;
+  if (fb) {
+    fb->req = jiwa_msg_retain(req);
+    if (r && r->tracing) {
+      jiwa_mp_writer_t t;
+      jiwa_mp_writer_init(&t);
+      trace_pack(r, &t.pk, why);
+      fb->trace = t.sbuf.data; /* ownership moves to fb */
+      fb->trace_len = t.sbuf.size;
+    }
+    rc = jiwa_ask(self, ctx->fallback_actor, ctx->fallback_type, b, len,
+                  (uint32_t)ctx->ask_timeout_ms, fallback_cb, fb);
+  }
   if (rc) {
-    jiwa_msg_release(held);
+    if (fb) {
+      jiwa_msg_release(fb->req);
+      free(fb->trace);
+      free(fb);
+    }
     char text[200];
     snprintf(text, sizeof text,
              "the policy failed and the fallback route '%s' is unavailable "
@@ -522,6 +842,7 @@ static void preq_free(preq_t *r) {
     luaL_unref(L, LUA_REGISTRYINDEX, r->fb_ref);
   if (r->llm_active)
     jiwa_mp_writer_free(&r->llm_body);
+  trace_free(r);
   jiwa_msg_release(r->req);
   state_unref(r->st);
   free(r);
@@ -530,16 +851,19 @@ static void preq_free(preq_t *r) {
 static void finish(preq_t *r, jiwa_sandbox_status_t st, const char *err) {
   policy_ctx_t *ctx = r->ctx;
   if (st != JIWA_SANDBOX_OK) {
-    static const char *const why[] = {"ok", "error", "instruction budget",
-                                      "memory cap", "syntax"};
+    static const char *const why_s[] = {"ok", "error", "instruction budget",
+                                        "memory cap", "syntax"};
     ctx->failures++;
     jiwa_count(r->self, "policy_failures", 1);
     jiwa_log(r->self, JIWA_LOG_ERROR,
              "policy %s failed (%s): %s; serving the request by the fallback "
              "route '%s'",
-             r->st->file, why[st], err, ctx->fallback_actor);
-    if (!r->replied)
-      serve_fallback(r->self, ctx, r->req);
+             r->st->file, why_s[st], err, ctx->fallback_actor);
+    if (!r->replied) {
+      char why[600];
+      snprintf(why, sizeof why, "%s: %s", why_s[st], err);
+      serve_fallback(r->self, ctx, r->req, r, why);
+    }
   } else if (!r->replied) {
     lua_State *co = r->co;
     /* on_chat may return its answer instead of calling jiwa.reply */
@@ -548,7 +872,7 @@ static void finish(preq_t *r, jiwa_sandbox_status_t st, const char *err) {
       char e[256];
       jiwa_mp_writer_init(&w);
       if (jiwa_lua_to_mp(co, -1, &w.pk, "on_chat result", e, sizeof e) == 0)
-        jiwa_reply(r->self, r->req, "chat.reply", w.sbuf.data, w.sbuf.size);
+        send_reply(r, w.sbuf.data, w.sbuf.size);
       else
         jiwa_reply_error(r->self, r->req, JIWA_EPLUGIN, e);
       jiwa_mp_writer_free(&w);
@@ -557,7 +881,8 @@ static void finish(preq_t *r, jiwa_sandbox_status_t st, const char *err) {
                "policy %s: on_chat neither replied nor returned a table; "
                "serving the request by the fallback route",
                r->st->file);
-      serve_fallback(r->self, ctx, r->req);
+      serve_fallback(r->self, ctx, r->req, r,
+                     "on_chat neither replied nor returned a table");
     }
   }
   if (r->waiting > 0) {
@@ -610,6 +935,14 @@ static void start_request(jiwa_actor_t *self, policy_ctx_t *ctx,
   r->req = jiwa_msg_retain(msg);
   r->all_ref = r->fb_ref = LUA_NOREF;
   r->budget = ctx->insn_budget;
+  r->ask_step = r->llm_step = -1;
+  r->t0_us = now_us();
+  size_t blen;
+  const void *body = jiwa_msg_body(msg, &blen);
+  int explain = 0;
+  r->tracing = ctx->trace ||
+               (jiwa_mp_get_bool(body, blen, "explain", &explain) == 0 &&
+                explain);
   lua_State *L = jiwa_sandbox_state(st->sb);
   r->co_ref = LUA_NOREF;
   /* The memory cap covers host allocations too: make the coroutine under
@@ -622,7 +955,7 @@ static void start_request(jiwa_actor_t *self, policy_ctx_t *ctx,
              "policy %s: no memory for a new request (mem_max); serving it "
              "by the fallback route",
              st->file);
-    serve_fallback(self, ctx, msg);
+    serve_fallback(self, ctx, msg, NULL, "no memory for a new request");
     jiwa_msg_release(r->req);
     state_unref(st);
     free(r);
@@ -679,7 +1012,11 @@ static int load_state(policy_ctx_t *ctx, state_t **out, char *err,
   const char *base = strrchr(ctx->file, '/');
   snprintf(st->file, sizeof st->file, "%s", base ? base + 1 : ctx->file);
   lua_State *L = jiwa_sandbox_state(st->sb);
-  luaL_newlib(L, jiwa_lib);
+  /* outside the protected load below: a fresh state has the memory for a
+   * table of a dozen functions (the cap is at least 1 MiB) */
+  luaL_newlibtable(L, jiwa_lib);
+  lua_pushlightuserdata(L, ctx);
+  luaL_setfuncs(L, jiwa_lib, 1);
   jiwa_lua_push_null(L);
   lua_setfield(L, -2, "null");
   jiwa_sandbox_expose(st->sb, "jiwa");
@@ -709,15 +1046,65 @@ static int load_state(policy_ctx_t *ctx, state_t **out, char *err,
   return 0;
 }
 
+/* The file's identity as far as a watch can tell: a change of any of these
+ * means someone saved it (editors often replace the file: new inode). */
+static int file_changed(const struct stat *a, const struct stat *b) {
+  return a->st_ino != b->st_ino || a->st_dev != b->st_dev ||
+         a->st_size != b->st_size || a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+         a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+}
+
+/* Compile the file into a fresh state and swap it in; requests in flight
+ * keep the state they started on. On failure the running policy stays. */
+static int reload(jiwa_actor_t *self, policy_ctx_t *ctx, const char *why,
+                  char *err, size_t errlen) {
+  struct stat before;
+  int have = stat(ctx->file, &before) == 0;
+  state_t *st;
+  int rc = load_state(ctx, &st, err, errlen);
+  if (have)
+    ctx->watched = before; /* a broken save is not retried until saved again */
+  if (rc) {
+    jiwa_log(self, JIWA_LOG_ERROR,
+             "policy reload (%s) refused: %s; the running policy keeps "
+             "serving",
+             why, err);
+    return rc;
+  }
+  state_unref(ctx->cur);
+  ctx->cur = st;
+  ctx->loaded_ms = jiwa_now_ms();
+  jiwa_log(self, JIWA_LOG_INFO, "policy %s reloaded (%s)", st->file, why);
+  return 0;
+}
+
+static void watch_cb(jiwa_actor_t *self, void *vctx, void *ud) {
+  policy_ctx_t *ctx = vctx;
+  struct stat now;
+  if (stat(ctx->file, &now) != 0 || !file_changed(&now, &ctx->watched))
+    return; /* a file being replaced may be briefly missing: next tick */
+  char err[600];
+  reload(self, ctx, "the file changed", err, sizeof err);
+}
+
 static int policy_init(jiwa_actor_t *self, void *vctx) {
   policy_ctx_t *ctx = vctx;
   char err[600];
+  ctx->self = self;
+  stat(ctx->file, &ctx->watched);
   int rc = load_state(ctx, &ctx->cur, err, sizeof err);
   if (rc) {
     jiwa_log(self, JIWA_LOG_ERROR, "policy not loaded: %s", err);
     return rc;
   }
   ctx->loaded_ms = jiwa_now_ms();
+  if (ctx->watch_ms > 0 &&
+      jiwa_timer_start(self, (uint64_t)ctx->watch_ms, (uint64_t)ctx->watch_ms,
+                       watch_cb, NULL, &ctx->watch_timer) != 0)
+    jiwa_log(self, JIWA_LOG_WARN,
+             "policy %s: cannot watch the file; reload with `jiwa policy "
+             "reload` or SIGHUP",
+             ctx->cur->file);
   jiwa_log(self, JIWA_LOG_INFO, "policy %s loaded", ctx->cur->file);
   return 0;
 }
@@ -746,19 +1133,10 @@ static int policy_receive(jiwa_actor_t *self, void *vctx,
     return 0;
   const char *type = jiwa_msg_type(msg);
   if (strcmp(type, "policy.reload") == 0) {
-    state_t *st;
     char err[600];
-    int rc = load_state(ctx, &st, err, sizeof err);
-    if (rc) {
-      jiwa_log(self, JIWA_LOG_ERROR,
-               "policy reload refused: %s; the running policy keeps serving",
-               err);
+    int rc = reload(self, ctx, "asked", err, sizeof err);
+    if (rc)
       return jiwa_reply_error(self, msg, rc, err);
-    }
-    state_unref(ctx->cur); /* requests in flight keep theirs */
-    ctx->cur = st;
-    ctx->loaded_ms = jiwa_now_ms();
-    jiwa_log(self, JIWA_LOG_INFO, "policy %s reloaded", st->file);
     reply_status(self, ctx, msg, "policy.reloaded");
     return 0;
   }

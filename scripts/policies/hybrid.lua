@@ -5,49 +5,56 @@
 -- → JIWA enricher and shadow comparison in the background (tells: never
 -- waited on). A golden hit answers at once, without any model call.
 --
--- Actors it talks to (absent ones are skipped, not fatal):
---   golden_cache  golden.lookup {query, lang}         -> {hit, answer}
---   cultural_rag  rag.query     {query, lang, k}      -> {context, insights}
---   memory        memory.get    {user}                -> {summary}
---   claude/llama  llm.complete  {system, context, messages, stream}
+-- Actors it talks to (absent or failing ones are skipped, never fatal):
+--   golden_cache  golden.lookup {query, lang}           -> {hit, answer, score, id}
+--   cultural_rag  rag.query     {query, lang, k}        -> {context, insights}
+--   memory        memory.get    {user}                  -> {summary}
+--   main/secondary llm.complete {system, context, messages, stream}
 --                                  deltas {text}, final {text, model}
 --   jiwa_enricher enrich.conversation (tell)
 --   shadow        shadow.compare      (tell)
+-- vars (jiwa.config()): main_model ("claude"), secondary_model ("llama"),
+-- persona (""), rag_k (3), lookup_timeout_ms (50).
 
 local function lang_of(req)
   if type(req.lang) == "string" and req.lang ~= "" then
     return req.lang
   end
   local ok, lang = pcall(jiwa.detect_language, req.text)
-  if ok then
-    return lang
-  end
-  return "unknown"
+  return ok and lang or "unknown"
 end
 
 function on_chat(req)
-  local lang = lang_of(req)
   local vars = jiwa.config()
+  local lang = lang_of(req)
+  local fast = { timeout_ms = vars.lookup_timeout_ms or 50 }
   local main = vars.main_model or "claude"
   local secondary = vars.secondary_model or "llama"
 
   local hit = jiwa.ask("golden_cache", "golden.lookup",
-                       { query = req.text, lang = lang }, { timeout_ms = 50 })
-  if hit and hit.hit then
-    return { text = hit.answer, route = "golden", lang = lang }
+                       { query = req.text, lang = lang }, fast)
+  if hit and hit.hit and type(hit.answer) == "string" then
+    return { text = hit.answer, route = "golden", lang = lang,
+             golden_id = hit.id, golden_score = hit.score }
   end
 
   local found = jiwa.all {
-    { "cultural_rag", "rag.query", { query = req.text, lang = lang, k = 3 } },
-    { "memory", "memory.get", { user = req.user or "" } },
+    { "cultural_rag", "rag.query",
+      { query = req.text, lang = lang, k = vars.rag_k or 3 }, fast },
+    { "memory", "memory.get", { user = req.user or "" }, fast },
   }
   local context = {}
-  if found[1].context then context[#context + 1] = found[1].context end
-  if found[2].summary then context[#context + 1] = found[2].summary end
+  if type(found[1].context) == "string" and found[1].context ~= "" then
+    context[#context + 1] = found[1].context
+  end
+  if type(found[2].summary) == "string" and found[2].summary ~= "" then
+    context[#context + 1] = found[2].summary
+  end
 
   local answer, err = jiwa.llm(main, {
     system = vars.persona or "",
     context = table.concat(context, "\n"),
+    lang = lang,
     messages = { { role = "user", content = req.text } },
     stream = req.stream == true,
   }, { fallback = { secondary } })
@@ -57,11 +64,14 @@ function on_chat(req)
 
   jiwa.tell("jiwa_enricher", "enrich.conversation",
             { user = req.user or "", session = req.session or "",
-              text = req.text, answer = answer.text })
+              lang = lang, text = req.text, answer = answer.text })
   jiwa.tell("shadow", "shadow.compare",
-            { text = req.text, primary = answer.text })
+            { text = req.text, lang = lang, context = table.concat(context, "\n"),
+              primary = answer.text, primary_model = answer.model,
+              route = "hybrid" })
   return { text = answer.text, route = "hybrid", lang = lang,
-           context_used = #context, model = answer.model }
+           context_used = #context, model = answer.model,
+           insights = found[1].insights }
 end
 
 function self_test()

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "jiwa/client.h"
+#include "cli.h"
 #include "jiwa_config.h"
 
 #ifndef JIWA_VERSION
@@ -102,13 +103,31 @@ static const char usage_stats[] =
 
 static const char usage_policy[] =
     "usage: jiwa policy reload|show [--json]\n"
+    "       jiwa policy test FILE --requests REQS.jsonl [--vars LUA_TABLE]\n"
+    "                        [--check] [--plugin-dir DIR] [--json]\n"
     "\n"
-    "The Lua routing policy of the chat route's actor (plugins/policy).\n"
+    "The Lua routing policy of the chat route's actors (plugins/policy).\n"
     "  reload  compile the policy file into a fresh state, run its\n"
-    "          self_test(), and swap it in between requests; a broken\n"
-    "          script is refused with its Lua error and line number, and\n"
-    "          the running policy keeps serving (exit 1)\n"
-    "  show    file, requests, failures, fallback route, memory\n";
+    "          self_test(), and swap it in between requests (in every\n"
+    "          router); a broken script is refused with its Lua error and\n"
+    "          line number, and the running policy keeps serving (exit 1)\n"
+    "  show    file, requests, failures, fallback route, memory\n"
+    "  test    dry run, no daemon: run FILE against the recorded requests\n"
+    "          with fake actors and print, per request, the calls it made\n"
+    "          in order, what it sent (the context it built), what came\n"
+    "          back, and the reply. One JSON object per line:\n"
+    "            {\"request\": {\"text\": \"...\", \"user\": \"...\", ...},\n"
+    "             \"fakes\": {\"ACTOR\": {\"reply\": {...}} | {\"error\":\n"
+    "                       \"ENAME: text\"} | {\"deltas\": [...], \"reply\":\n"
+    "                       {...}}, with optional \"delay_ms\"},\n"
+    "             \"expect\": {\"calls\": [\"ACTOR TYPE\", ...], \"reply\":\n"
+    "                        {...}, \"context_contains\": \"...\",\n"
+    "                        \"fallback\": true, \"deltas\": N, \"error\":\n"
+    "                        \"ENAME\"}}\n"
+    "          Absent fakes answer by message type (no golden hit, empty\n"
+    "          context, a short model answer). --vars is the policy's\n"
+    "          jiwa.config() table; --check compares each \"expect\" and\n"
+    "          exits 1 on any mismatch.\n";
 
 static const char usage_plugins[] =
     "usage: jiwa plugins [--json]\n"
@@ -134,13 +153,18 @@ static const char usage_plugin[] =
     "Names are 1-63 characters of a-z, 0-9, '_' and '-'.\n";
 
 static const char usage_chat[] =
-    "usage: jiwa chat TEXT [--user U] [--session S] [--stream] [--json]\n"
+    "usage: jiwa chat TEXT [--user U] [--session S] [--lang L] [--stream]\n"
+    "                 [--explain] [--json]\n"
     "\n"
     "Send TEXT to the assistant and print its answer. Several words are\n"
     "joined with spaces; TEXT '-' reads it from stdin.\n"
     "  --user U      who is asking (per-user memory)\n"
     "  --session S   conversation id\n"
+    "  --lang L      the user's language (en, id, it); detected otherwise\n"
     "  --stream      print the answer as it is written\n"
+    "  --explain     after the answer, the steps the policy took: each\n"
+    "                call in order with its timing, what it sent (the\n"
+    "                context built) and what came back\n"
     "  --json        the reply body as JSON; with --stream, one JSON line per\n"
     "                piece, then the reply\n";
 
@@ -387,8 +411,9 @@ enum { C_NONE, C_HEALTH, C_STATS, C_PLUGINS, C_PLUGIN, C_CHAT, C_POLICY, C_HELP 
 
 typedef struct {
   const char *socket, *config_file, *plugin_config, *timeout;
-  const char *worker, *user, *session;
-  int json, help, version, stream;
+  const char *worker, *user, *session, *lang;
+  const char *requests, *vars, *plugin_dir;
+  int json, help, version, stream, explain, check;
   /* where a command-specific option was first seen, for the error */
   const char *cmd_only_opt;
   int cmd_only_for;
@@ -406,11 +431,14 @@ static const optdef_t optdefs[] = {
     {"--socket", 1, C_NONE},  {"--config", 1, C_NONE},   {"--json", 0, C_NONE},
     {"--timeout", 1, C_NONE}, {"--help", 0, C_NONE},     {"-h", 0, C_NONE},
     {"--version", 0, C_NONE}, {"--worker", 1, C_PLUGIN}, {"--user", 1, C_CHAT},
-    {"--session", 1, C_CHAT}, {"--stream", 0, C_CHAT},   {NULL, 0, 0}};
+    {"--session", 1, C_CHAT}, {"--stream", 0, C_CHAT},   {"--explain", 0, C_CHAT},
+    {"--lang", 1, C_CHAT},    {"--requests", 1, C_POLICY}, {"--vars", 1, C_POLICY},
+    {"--plugin-dir", 1, C_POLICY}, {"--check", 0, C_POLICY}, {NULL, 0, 0}};
 
 static const char *const option_names[] = {
     "--socket", "--config", "--json",    "--timeout", "--help", "--version",
-    "--worker", "--user",   "--session", "--stream",  NULL};
+    "--worker", "--user",   "--session", "--stream",  "--explain",
+    "--lang",   "--requests", "--vars",  "--plugin-dir", "--check", NULL};
 
 static const char *const command_names[] = {
     "health", "stats", "plugins", "plugin", "chat", "policy", "help", NULL};
@@ -540,6 +568,18 @@ static int parse_args(int argc, char **argv, opts_t *o) {
       o->session = val;
     else if (strcmp(n, "--stream") == 0)
       o->stream = 1;
+    else if (strcmp(n, "--explain") == 0)
+      o->explain = 1;
+    else if (strcmp(n, "--lang") == 0)
+      o->lang = val;
+    else if (strcmp(n, "--requests") == 0)
+      o->requests = val;
+    else if (strcmp(n, "--vars") == 0)
+      o->vars = val;
+    else if (strcmp(n, "--plugin-dir") == 0)
+      o->plugin_dir = val;
+    else if (strcmp(n, "--check") == 0)
+      o->check = 1;
     if (d->only_for != C_NONE && !o->cmd_only_opt) {
       o->cmd_only_opt = d->name;
       o->cmd_only_for = d->only_for;
@@ -954,7 +994,8 @@ static void render_chat(const ctx_t *x, const jiwa_client_frame_t *f) {
   }
   if (!st->last_nl)
     fputc('\n', stdout);
-  (void)x;
+  if (x->o->explain)
+    cli_print_trace(stdout, f->body, f->body_len, 0);
 }
 
 /* ---- commands
@@ -991,9 +1032,29 @@ static void render_policy(const ctx_t *x, const jiwa_client_frame_t *f) {
 static int cmd_policy(ctx_t *x) {
   const opts_t *o = x->o;
   const char *sub = o->npos > 1 ? o->pos[1] : NULL;
+  if (sub && strcmp(sub, "test") == 0) {
+    if (o->npos < 3 || !o->requests)
+      return usage_error("jiwa policy --help",
+                         "'policy test' needs a FILE and --requests "
+                         "REQS.jsonl");
+    int rc = no_more_args(o, 3, C_POLICY);
+    if (rc)
+      return rc;
+    cli_policy_test_t t = {.file = o->pos[2],
+                           .requests = o->requests,
+                           .vars = o->vars,
+                           .plugin_dir = o->plugin_dir,
+                           .check = o->check,
+                           .json = o->json};
+    return cli_policy_test(&t);
+  }
+  if (o->requests || o->vars || o->plugin_dir || o->check)
+    return usage_error("jiwa policy --help",
+                       "--requests, --vars, --plugin-dir and --check belong "
+                       "to 'policy test'");
   if (!sub || (strcmp(sub, "reload") != 0 && strcmp(sub, "show") != 0))
     return usage_error("jiwa policy --help",
-                       "'policy' needs a subcommand: reload or show");
+                       "'policy' needs a subcommand: reload, show or test");
   int rc = no_more_args(o, 2, C_POLICY);
   if (rc)
     return rc;
@@ -1193,7 +1254,8 @@ static int cmd_chat(ctx_t *x) {
   jiwa_mp_writer_t w;
   jiwa_mp_writer_init(&w);
   msgpack_pack_map(&w.pk, 1 + (o->user != NULL) + (o->session != NULL) +
-                              (o->stream != 0));
+                              (o->stream != 0) + (o->explain != 0) +
+                              (o->lang != NULL));
   jiwa_mp_put_str(&w.pk, "text");
   msgpack_pack_str(&w.pk, tl);
   msgpack_pack_str_body(&w.pk, text, tl);
@@ -1203,6 +1265,10 @@ static int cmd_chat(ctx_t *x) {
     jiwa_mp_put_kv_str(&w.pk, "session", o->session);
   if (o->stream)
     jiwa_mp_put_kv_bool(&w.pk, "stream", 1);
+  if (o->explain)
+    jiwa_mp_put_kv_bool(&w.pk, "explain", 1);
+  if (o->lang)
+    jiwa_mp_put_kv_str(&w.pk, "lang", o->lang);
   free(text);
   memset(&g_stream, 0, sizeof g_stream);
   g_stream.json = o->json;
