@@ -1,0 +1,2 @@
+# The LMDB store service (runtime/store/jiwa_store.*).
+jiwa_add_unit(test_store jiwa_store)
