@@ -11,6 +11,7 @@
 #include "jiwa_config.h"
 #include "jiwa_msg.h"
 #include "jiwa_rt.h"
+#include "jiwa_rt_int.h"
 
 struct jiwa_harness {
   jiwa_rt_t *rt;
@@ -139,6 +140,10 @@ int jiwa_harness_add_actor(jiwa_harness_t *h, const char *name,
                            const jiwa_plugin_desc_t *desc, char *err,
                            size_t errlen) {
   return jiwa_rt_spawn_native(h->rt, name, desc, 0, NULL, 0, err, errlen);
+}
+
+int jiwa_harness_http_stats(jiwa_harness_t *h, jiwa_http_stats_t *out) {
+  return jiwa__rt_http_stats(h->rt, out);
 }
 
 void jiwa_harness_reply_free(jiwa_harness_reply_t *r) {

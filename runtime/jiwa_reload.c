@@ -2,7 +2,7 @@
  * (supervisor) or stopped stops receiving messages at once and is finished
  * (fini, context freed, module released → dlclose) only when nothing of it
  * is in flight: no unanswered ask delivered to it, no ask of its own
- * waiting, no timer, no thread-pool work. Past the drain deadline what
+ * waiting, no timer, no thread-pool work, no HTTP request. Past the drain deadline what
  * remains is cancelled, except thread-pool work, which is always awaited
  * because it runs the plugin's code. */
 #include <stdio.h>
@@ -88,20 +88,22 @@ void jiwa__gen_check(jiwa_gen_t *g) {
     jiwa_logf(JIWA_LOG_WARN, g->rec->name,
               "generation %u did not drain within %u ms "
               "(runtime.drain_timeout_ms): %zu unanswered asks, %zu asks "
-              "waiting, %u jobs running; cancelling them",
+              "waiting, %u jobs running, %u HTTP requests; cancelling them",
               g->num, g->rec->rt->o.drain_timeout_ms, g->owed.n, g->out.n,
-              g->works);
+              g->works, g->nhttps);
     g->forced = 1;
   }
   if (g->forced) {
     jiwa__gen_cancel_timers(g);
+    jiwa__gen_cancel_http(g);
     jiwa__gen_cancel_asks(g, JIWA_ECANCELED);
     abandon_owed(g);
   } else {
     jiwa__gen_prune_owed(g);
   }
   g->checking = 0;
-  if (!g->owed.head && !g->out.head && !g->timers && g->works == 0)
+  if (!g->owed.head && !g->out.head && !g->timers && g->works == 0 &&
+      !g->https)
     finish(g);
 }
 

@@ -11,6 +11,7 @@
 
 #include "jiwa_cfgmap.h"
 #include "jiwa_config.h"
+#include "jiwa_http.h"
 #include "jiwa_log.h"
 #include "jiwa_rt_int.h"
 
@@ -878,6 +879,144 @@ static int h_queue_work(jiwa_actor_t *self, jiwa_work_fn work,
   return 0;
 }
 
+/* HTTP: one engine per worker loop, made there on first use. Each request
+ * is tied to the generation that made it: its callbacks run with that
+ * generation's context, it keeps the generation alive (in-flight work, like
+ * a timer), and a generation cut short cancels it, so on_done (ECANCELED)
+ * always comes before fini. */
+struct jiwa_hcall {
+  jiwa_gen_t *g;
+  uint64_t id;
+  jiwa_http_cbs_t cbs;
+  void *ud;
+  int canceling;
+  jiwa_hcall_t *prev, *next;
+};
+
+static void http_log(int level, const char *tag, const char *line, void *ud) {
+  jiwa_logf(level, tag, "%s", line);
+}
+
+static int http_debug_enabled(void *ud) {
+  return jiwa_log_enabled(JIWA_LOG_DEBUG);
+}
+
+static jiwa_http_t *worker_http(jiwa_worker_t *w) {
+  if (!w->http) {
+    jiwa_http_opts_t o = {.log = http_log, .debug_enabled = http_debug_enabled};
+    if (jiwa__http_new(&w->http, &w->loop, &o))
+      w->http = NULL;
+  }
+  return w->http;
+}
+
+static void hcall_unlink(jiwa_hcall_t *c) {
+  jiwa_gen_t *g = c->g;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    g->https = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  g->nhttps--;
+}
+
+static void hc_response(const jiwa_http_response_t *r, void *ud) {
+  jiwa_hcall_t *c = ud;
+  jiwa_gen_t *g = c->g;
+  if (c->cbs.on_response)
+    c->cbs.on_response(g, g->ctx, r, c->ud);
+  if (g->state == GEN_RETIRED)
+    jiwa__gen_check(g); /* cannot finish g: this request is still in flight */
+}
+
+static int hc_data(const void *data, size_t len, void *ud) {
+  jiwa_hcall_t *c = ud;
+  jiwa_gen_t *g = c->g;
+  int rc = c->cbs.on_data ? c->cbs.on_data(g, g->ctx, data, len, c->ud) : 0;
+  if (g->state == GEN_RETIRED)
+    jiwa__gen_check(g);
+  return rc;
+}
+
+static void hc_done(const jiwa_http_result_t *res, void *ud) {
+  jiwa_hcall_t *c = ud;
+  jiwa_gen_t *g = c->g;
+  jiwa_actor_metrics_t *m = &g->rec->m;
+  hcall_unlink(c);
+  jiwa_metrics_count(m, "http_requests", 1);
+  if (res->bytes_in)
+    jiwa_metrics_count(m, "http_bytes_in", (int64_t)res->bytes_in);
+  if (res->bytes_out)
+    jiwa_metrics_count(m, "http_bytes_out", (int64_t)res->bytes_out);
+  if (res->reused)
+    jiwa_metrics_count(m, "http_reused", 1);
+  if (res->code) {
+    char name[48];
+    snprintf(name, sizeof name, "http_err_%s", jiwa_http_fail_name(res->kind));
+    jiwa_metrics_count(m, name, 1);
+  }
+  c->cbs.on_done(g, g->ctx, res, c->ud);
+  free(c);
+  if (g->state == GEN_RETIRED)
+    jiwa__gen_check(g);
+}
+
+static const jiwa_http_engine_cbs_t hc_cbs = {hc_response, hc_data, hc_done};
+
+static int h_http_request(jiwa_actor_t *self, const jiwa_http_req_t *req,
+                          const jiwa_http_cbs_t *cbs, void *ud, uint64_t *id) {
+  if (id)
+    *id = 0;
+  if (!req || !cbs || !cbs->on_done)
+    return JIWA_EINVAL;
+  if (self->state == GEN_DONE)
+    return JIWA_ESTATE;
+  if (self->forced)
+    return JIWA_ECANCELED;
+  jiwa_http_t *h = worker_http(self->rec->w);
+  if (!h)
+    return JIWA_EIO;
+  jiwa_hcall_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return JIWA_ENOMEM;
+  c->g = self;
+  c->cbs = *cbs;
+  c->ud = ud;
+  int rc = jiwa__http_start(h, req, &hc_cbs, c, self->rec->name, &c->id);
+  if (rc) {
+    free(c);
+    return rc;
+  }
+  c->next = self->https;
+  if (self->https)
+    self->https->prev = c;
+  self->https = c;
+  self->nhttps++;
+  if (id)
+    *id = c->id;
+  return 0;
+}
+
+static int h_http_cancel(jiwa_actor_t *self, uint64_t id) {
+  for (jiwa_hcall_t *c = self->https; c; c = c->next)
+    if (c->id == id) {
+      if (c->canceling)
+        return JIWA_ENOENT;
+      int rc = jiwa__http_cancel(self->rec->w->http, id);
+      if (rc == 0)
+        c->canceling = 1;
+      return rc;
+    }
+  return JIWA_ENOENT;
+}
+
+void jiwa__gen_cancel_http(jiwa_gen_t *g) {
+  for (jiwa_hcall_t *c = g->https; c; c = c->next)
+    if (!c->canceling && jiwa__http_cancel(g->rec->w->http, c->id) == 0)
+      c->canceling = 1;
+}
+
 static void h_vlog(jiwa_actor_t *self, int level, const char *fmt,
                    va_list ap) {
   jiwa_vlogf(level, self ? self->rec->name : "-", fmt, ap);
@@ -927,6 +1066,8 @@ const jiwa_host_t jiwa_rt_host = {
     .observe_ms = h_observe_ms,
     .now_ms = h_now_ms,
     .self_name = h_self_name,
+    .http_request = h_http_request,
+    .http_cancel = h_http_cancel,
 };
 
 /* ---- external entry points ---------------------------------------------------- */
@@ -1464,6 +1605,10 @@ static void close_call(jiwa_worker_t *w, void *ud) {
   inbox_run(w, 1);
   while (w->ext_out.head)
     slot_cancel(w->ext_out.head, JIWA_ESHUTDOWN, "runtime is shutting down");
+  /* every generation is finished, so no request is left; the engine's
+   * handles close as the loop winds down */
+  jiwa__http_free(w->http);
+  w->http = NULL;
   uv_close((uv_handle_t *)&w->async, NULL);
   waiter_wake(&st->wait);
 }
@@ -1488,6 +1633,45 @@ static void run_on_all(jiwa_rt_t *rt, void (*fn)(jiwa_worker_t *, void *)) {
       pthread_cond_destroy(&st.wait.cv);
     }
   }
+}
+
+typedef struct {
+  waiter_t wait;
+  jiwa_http_stats_t sum;
+} http_stats_t;
+
+static void http_stats_call(jiwa_worker_t *w, void *ud) {
+  http_stats_t *st = ud;
+  if (w->http) {
+    jiwa_http_stats_t s;
+    jiwa__http_stats(w->http, &s);
+    uint64_t *dst = (uint64_t *)&st->sum;
+    const uint64_t *src = (const uint64_t *)&s;
+    for (size_t i = 0; i < sizeof s / sizeof(uint64_t); i++)
+      dst[i] += src[i];
+  }
+  waiter_wake(&st->wait);
+}
+
+int jiwa__rt_http_stats(jiwa_rt_t *rt, jiwa_http_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  for (int i = 0; i < rt->nworkers; i++) {
+    http_stats_t st;
+    memset(&st, 0, sizeof st);
+    waiter_init(&st.wait);
+    int rc = jiwa__worker_call(&rt->workers[i], http_stats_call, &st);
+    if (rc) {
+      pthread_mutex_destroy(&st.wait.mu);
+      pthread_cond_destroy(&st.wait.cv);
+      return rc;
+    }
+    waiter_wait(&st.wait);
+    uint64_t *dst = (uint64_t *)out;
+    const uint64_t *src = (const uint64_t *)&st.sum;
+    for (size_t k = 0; k < sizeof *out / sizeof(uint64_t); k++)
+      dst[k] += src[k];
+  }
+  return 0;
 }
 
 int jiwa_rt_stop(jiwa_rt_t *rt) {

@@ -31,6 +31,8 @@ typedef struct jiwa_arec jiwa_arec_t;
 typedef struct jiwa_actor jiwa_gen_t;
 typedef struct jiwa_module jiwa_module_t;
 typedef struct jiwa_ptimer jiwa_ptimer_t;
+typedef struct jiwa_hcall jiwa_hcall_t;
+struct jiwa_http;
 
 enum { SLOT_OPEN, SLOT_DONE, SLOT_EXPIRED };
 
@@ -86,6 +88,7 @@ struct jiwa_worker {
   int closed;               /* under mu: pushes fail */
   jiwa_slot_list_t ext_out; /* external asks waiting on this loop */
   jiwa_hist_t ext_rtt_us;
+  struct jiwa_http *http; /* this loop's HTTP engine, made on first use */
 };
 
 struct jiwa_module {
@@ -114,6 +117,8 @@ struct jiwa_actor { /* one generation */
   jiwa_ptimer_t *timers;
   uint64_t next_timer_id;
   uint32_t works;
+  jiwa_hcall_t *https; /* our HTTP requests not yet done */
+  uint32_t nhttps;
   uv_timer_t *drain_timer;
   uint64_t drain_deadline;
   jiwa_gen_t *next_retired;
@@ -175,6 +180,11 @@ void jiwa__slot_release(jiwa_slot_t *s);
 void jiwa__slot_post(jiwa_slot_t *s, jiwa_msg_t *m);
 /** Stop and free every timer of @p g. */
 void jiwa__gen_cancel_timers(jiwa_gen_t *g);
+/** Cancel every HTTP request of @p g: each on_done follows from the loop
+ *  with JIWA_ECANCELED (the generation stays alive until then). */
+void jiwa__gen_cancel_http(jiwa_gen_t *g);
+/** Sum the HTTP engines' counters of every worker. Not from a worker. */
+int jiwa__rt_http_stats(jiwa_rt_t *rt, jiwa_http_stats_t *out);
 /** Run fn on worker @p w's loop. 0 or JIWA_ESHUTDOWN. */
 int jiwa__worker_call(jiwa_worker_t *w, void (*fn)(jiwa_worker_t *, void *),
                       void *ud);

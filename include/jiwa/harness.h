@@ -21,6 +21,12 @@
  * Link with libjiwa_rt (pkg-config jiwa-harness). Message accessors
  * (jiwa_msg_type, jiwa_msg_body, ...) work in the test program as in a
  * plugin.
+ *
+ * HTTP works as in jiwad: the plugin's jiwa_http_request runs on the
+ * harness worker's loop. Point the plugin's endpoint at a server the test
+ * runs on 127.0.0.1 (bind port 0), and check the traffic with
+ * jiwa_harness_http_stats (e.g. `active == 0` after each ask: no request
+ * left behind; `reused` for connection reuse).
  */
 #ifndef JIWA_HARNESS_H
 #define JIWA_HARNESS_H
@@ -71,6 +77,13 @@ int jiwa_harness_reload(jiwa_harness_t *h, char *err, size_t errlen);
 int jiwa_harness_add_actor(jiwa_harness_t *h, const char *name,
                            const jiwa_plugin_desc_t *desc, char *err,
                            size_t errlen);
+
+/**
+ * @brief Counters of the harness's HTTP engine (all zero before the first
+ * request). Not from a plugin callback.
+ * @return 0 or JIWA_ESHUTDOWN.
+ */
+int jiwa_harness_http_stats(jiwa_harness_t *h, jiwa_http_stats_t *out);
 
 /** @brief Release a reply's messages. */
 void jiwa_harness_reply_free(jiwa_harness_reply_t *r);

@@ -22,6 +22,9 @@
  *    be JIWA_ETIMEDOUT or, when the actor is being unloaded, JIWA_ECANCELED).
  *  - Plugins link nothing from the host: every host service is reached
  *    through the table, via the jiwa_* inline wrappers below.
+ *  - HTTP (ABI 1.1): jiwa_http_request / jiwa_http_cancel with the types of
+ *    jiwa/http.h; parse event streams with jiwa/sse.h (in libjiwa_sdk).
+ *    A plugin that must also run on a 1.0 host gets JIWA_ENOTSUP there.
  */
 #ifndef JIWA_PLUGIN_H
 #define JIWA_PLUGIN_H
@@ -31,6 +34,7 @@
 #include <stdint.h>
 
 #include "errors.h"
+#include "http.h"
 #include "mp.h"
 
 #ifdef __cplusplus
@@ -40,7 +44,7 @@ extern "C" {
 /** ABI major: a plugin built for another major is refused. */
 #define JIWA_ABI_MAJOR 1
 /** ABI minor: grows when fields are appended to the host table. */
-#define JIWA_ABI_MINOR 0
+#define JIWA_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define JIWA_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -184,7 +188,17 @@ typedef struct jiwa_host {
   /* misc */
   uint64_t (*now_ms)(void);
   const char *(*self_name)(jiwa_actor_t *self);
+
+  /* ---- ABI 1.1 ---- */
+  /* HTTP (jiwa/http.h): see jiwa_http_request / jiwa_http_cancel */
+  int (*http_request)(jiwa_actor_t *self, const jiwa_http_req_t *req,
+                      const jiwa_http_cbs_t *cbs, void *ud, uint64_t *id);
+  int (*http_cancel)(jiwa_actor_t *self, uint64_t id);
 } jiwa_host_t;
+
+/** True when the host table @p h has field @p f (it may be older). */
+#define JIWA_HOST_HAS(h, f)                                                    \
+  ((h)->size >= offsetof(jiwa_host_t, f) + sizeof((h)->f))
 
 /* ---- the descriptor ----------------------------------------------------- */
 
@@ -385,6 +399,54 @@ static inline uint64_t jiwa_now_ms(void) { return jiwa__host->now_ms(); }
 /** @brief This actor's configured name. Borrowed, lives with the actor. */
 static inline const char *jiwa_self_name(jiwa_actor_t *self) {
   return jiwa__host->self_name(self);
+}
+
+/**
+ * @brief Start an HTTP request (ABI 1.1); see jiwa/http.h.
+ *
+ * Everything in @p req is copied before this returns (the body too).
+ * @p cbs is borrowed and must stay valid until on_done has run (use a
+ * static const table). The callbacks run on this actor's loop: on_response
+ * at most once, then on_data per chunk, then on_done exactly once.
+ *
+ * Cancellation and unload: jiwa_http_cancel, or this generation being cut
+ * short (drain deadline, restart, shutdown), stops the transfer; no more
+ * on_response/on_data follow, and on_done comes once with JIWA_ECANCELED
+ * (or JIWA_ESHUTDOWN), always *before* the plugin's fini. A generation
+ * that drains after a reload keeps its requests running: they count as
+ * in-flight work, like asks and timers.
+ *
+ * @param ud passed to every callback of this request.
+ * @param id out (may be NULL): the request's id for jiwa_http_cancel.
+ * @return 0 (on_done will run) or, with no callback ever: JIWA_EINVAL (no
+ *         url or on_done, a URL that is not http(s), CR/LF in a header),
+ *         JIWA_ECANCELED (this generation is being stopped), JIWA_ESTATE,
+ *         JIWA_ENOMEM, JIWA_EIO (the HTTP engine could not start),
+ *         JIWA_ENOTSUP (the host is older than ABI 1.1).
+ */
+static inline int jiwa_http_request(jiwa_actor_t *self,
+                                    const jiwa_http_req_t *req,
+                                    const jiwa_http_cbs_t *cbs, void *ud,
+                                    uint64_t *id) {
+  if (!JIWA_HOST_HAS(jiwa__host, http_request))
+    return JIWA_ENOTSUP;
+  return jiwa__host->http_request(self, req, cbs, ud, id);
+}
+
+/**
+ * @brief Cancel request @p id of this actor (ABI 1.1).
+ *
+ * Calls no callback itself: after it returns 0 the request gets no more
+ * on_response/on_data, and on_done follows once from the loop with
+ * JIWA_ECANCELED (kind JIWA_HTTP_FAIL_CANCELED). Safe from inside any of
+ * the request's own callbacks but on_done.
+ * @return 0; JIWA_ENOENT when @p id is unknown, already finished or
+ *         already canceled; JIWA_ENOTSUP (host older than ABI 1.1).
+ */
+static inline int jiwa_http_cancel(jiwa_actor_t *self, uint64_t id) {
+  if (!JIWA_HOST_HAS(jiwa__host, http_cancel))
+    return JIWA_ENOTSUP;
+  return jiwa__host->http_cancel(self, id);
 }
 
 #ifdef __cplusplus

@@ -52,7 +52,8 @@ expect "demo runs and exits" 0 "demo done" \
 
 # A running daemon: SIGHUP reloads, SIGUSR1 logs stats, SIGTERM stops.
 conf run.lua 'log = { format = "json" }, actors = { { name = "echo", plugin = "echo" }, { name = "tpl", plugin = "template" } },'
-"$JIWAD" -c "$T/run.lua" >"$T/run.log" 2>&1 &
+: >"$T/run.log"  # truncated now: the & job would do it later (a race)
+"$JIWAD" -c "$T/run.lua" >>"$T/run.log" 2>&1 &
 PID=$!
 wait_for() { for _ in $(seq 1 100); do grep -qF -- "$1" "$T/run.log" && return 0; sleep 0.1; done; return 1; }
 if wait_for "serving"; then ok "daemon starts"; else bad "daemon starts" "$T/run.log"; fi
@@ -74,7 +75,8 @@ return { workers = 1, plugin_dir = "$T/pdir", state_dir = "$T/state2",
          runtime = { watch_plugins = true },
          actors = { { name = "echo", plugin = "echo" } } }
 CONF
-"$JIWAD" -c "$T/watch.lua" >"$T/run.log" 2>&1 &
+: >"$T/run.log"  # truncated now: the & job would do it later (a race)
+"$JIWAD" -c "$T/watch.lua" >>"$T/run.log" 2>&1 &
 PID=$!
 if wait_for "watching"; then ok "plugin dir watched"; else bad "plugin dir watched" "$T/run.log"; fi
 cp "$PLUGINS/echo.so" "$T/pdir/echo.so.new" && mv "$T/pdir/echo.so.new" "$T/pdir/echo.so"
@@ -95,7 +97,8 @@ return { workers = 2, plugin_dir = "$PLUGINS", state_dir = "$T/state3",
              config = { file = "$T/p.lua", fallback_actor = "echo",
                         fallback_type = "chat" } } } }
 CONF
-"$JIWAD" -c "$T/pol.lua" >"$T/run.log" 2>&1 &
+: >"$T/run.log"  # truncated now: the & job would do it later (a race)
+"$JIWAD" -c "$T/pol.lua" >>"$T/run.log" 2>&1 &
 PID=$!
 export JIWA_SOCKET="$T/state3/jiwad.sock"
 wait_for "serving" || true
