@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "jiwa_facts.h"
+#include "jiwa_lang.h"
 #include "jiwa_lua_bridge.h"
 #include "jiwa_sandbox.h"
 
@@ -746,10 +747,16 @@ static int l_fact_check(lua_State *L) {
   return 2;
 }
 
+/* jiwa.detect_language(text) -> "en" | "id" | "it" | "unknown", confidence */
 static int l_detect_language(lua_State *L) {
-  return luaL_error(L, "jiwa.detect_language is not available yet: the "
-                       "language detector arrives with the store; use "
-                       "req.lang or a default");
+  size_t n;
+  const char *text = luaL_checklstring(L, 1, &n);
+  jiwa_lang_result_t res;
+  if (jiwa_lang_detect(text, n, &res) != 0)
+    return luaL_error(L, "jiwa.detect_language: cannot read the text");
+  lua_pushstring(L, res.code);
+  lua_pushnumber(L, (lua_Number)res.confidence);
+  return 2;
 }
 
 static const luaL_Reg jiwa_lib[] = {
@@ -1012,6 +1019,9 @@ static int load_state(policy_ctx_t *ctx, state_t **out, char *err,
   const char *base = strrchr(ctx->file, '/');
   snprintf(st->file, sizeof st->file, "%s", base ? base + 1 : ctx->file);
   lua_State *L = jiwa_sandbox_state(st->sb);
+  /* No request at load time: Lua leaves the main thread's extra space
+   * uninitialised, and coroutines copy it. */
+  *(preq_t **)lua_getextraspace(L) = NULL;
   /* outside the protected load below: a fresh state has the memory for a
    * table of a dozen functions (the cap is at least 1 MiB) */
   luaL_newlibtable(L, jiwa_lib);

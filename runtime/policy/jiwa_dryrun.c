@@ -36,11 +36,31 @@ static const uint8_t *field(const void *buf, size_t len, const char *key,
   return start;
 }
 
-typedef struct {
+/* A delayed answer. The fake keeps the list: timers still pending when
+ * the actor stops never fire, and fini frees what they held. */
+typedef struct pending {
   jiwa_msg_t *req;
   char *beh; /* this actor's behaviour (msgpack map) or NULL */
   size_t beh_len;
+  struct pending *prev, *next;
 } pending_t;
+
+typedef struct {
+  pending_t *pending;
+} fake_ctx_t;
+
+static void pending_free(fake_ctx_t *c, pending_t *p) {
+  if (p->prev)
+    p->prev->next = p->next;
+  else if (c->pending == p)
+    c->pending = p->next;
+  if (p->next)
+    p->next->prev = p->prev;
+  if (p->req)
+    jiwa_msg_release(p->req);
+  free(p->beh);
+  free(p);
+}
 
 static void put_text(jiwa_mp_writer_t *w, const char *text, size_t n) {
   jiwa_mp_writer_init(w);
@@ -184,9 +204,13 @@ static void answer(jiwa_actor_t *self, const jiwa_msg_t *m, const char *beh,
 static void delayed(jiwa_actor_t *self, void *ctx, void *ud) {
   pending_t *p = ud;
   answer(self, p->req, p->beh, p->beh_len);
-  jiwa_msg_release(p->req);
-  free(p->beh);
-  free(p);
+  pending_free(ctx, p);
+}
+
+static void fake_fini(jiwa_actor_t *self, void *ctx) {
+  fake_ctx_t *c = ctx;
+  while (c->pending)
+    pending_free(c, c->pending);
 }
 
 static int fake_receive(jiwa_actor_t *self, void *ctx, const jiwa_msg_t *m) {
@@ -206,15 +230,18 @@ static int fake_receive(jiwa_actor_t *self, void *ctx, const jiwa_msg_t *m) {
   int64_t delay = 0;
   if (p->beh)
     jiwa_mp_get_int(p->beh, p->beh_len, "delay_ms", &delay);
-  if (delay > 0) {
+  fake_ctx_t *c = ctx;
+  if (delay > 0 &&
+      jiwa_timer_start(self, (uint64_t)delay, 0, delayed, p, NULL) == 0) {
     p->req = jiwa_msg_retain(m);
-    if (jiwa_timer_start(self, (uint64_t)delay, 0, delayed, p, NULL) == 0)
-      return 0;
-    jiwa_msg_release(p->req);
+    p->next = c->pending;
+    if (c->pending)
+      c->pending->prev = p;
+    c->pending = p;
+    return 0;
   }
   answer(self, m, p->beh, p->beh_len);
-  free(p->beh);
-  free(p);
+  pending_free(c, p);
   return 0;
 }
 
@@ -223,8 +250,12 @@ static const jiwa_plugin_desc_t fake_desc = {
     .name = "fake",
     .version = "1",
     .description = "a scripted stand-in for a plugin the policy calls",
+    .ctx_size = sizeof(fake_ctx_t),
     .receive = fake_receive,
+    .fini = fake_fini,
 };
+
+const jiwa_plugin_desc_t *jiwa_dry_fake_desc(void) { return &fake_desc; }
 
 /* A Lua string literal for @p s. */
 static void lua_quote(char *out, size_t cap, const char *s) {

@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jiwa/plugin.h"
+
 typedef struct jiwa_dry jiwa_dry_t;
 
 /** What one request produced. Owned by the caller: jiwa_dry_result_free. */
@@ -73,6 +75,11 @@ int jiwa_dry_run(jiwa_dry_t *d, const void *req, size_t req_len,
 
 /** @brief Free a result's buffers (NULL-safe, idempotent). */
 void jiwa_dry_result_free(jiwa_dry_result_t *r);
+
+/** @brief The fake actor's behaviour, for tests and benchmarks that build
+ *  their own runtime: spawn it under each name a policy calls. It answers
+ *  by default (see above); jiwa_dry_run's script applies while a run is on. */
+const jiwa_plugin_desc_t *jiwa_dry_fake_desc(void);
 
 /** @brief Unload everything. @return 0, or JIWA_EBUSY (handles leaked). */
 int jiwa_dry_close(jiwa_dry_t *d);

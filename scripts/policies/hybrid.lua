@@ -16,17 +16,10 @@
 -- vars (jiwa.config()): main_model ("claude"), secondary_model ("llama"),
 -- persona (""), rag_k (3), lookup_timeout_ms (50).
 
-local function lang_of(req)
-  if type(req.lang) == "string" and req.lang ~= "" then
-    return req.lang
-  end
-  local ok, lang = pcall(jiwa.detect_language, req.text)
-  return ok and lang or "unknown"
-end
-
 function on_chat(req)
   local vars = jiwa.config()
-  local lang = lang_of(req)
+  -- the client may say which language; otherwise it is detected
+  local lang = req.lang or (jiwa.detect_language(req.text))
   local fast = { timeout_ms = vars.lookup_timeout_ms or 50 }
   local main = vars.main_model or "claude"
   local secondary = vars.secondary_model or "llama"

@@ -13,19 +13,12 @@ local CONTEXT_PROMPT = table.concat({
   "customs). No answer to the question itself.",
 }, "\n")
 
-local function lang_of(req)
-  if type(req.lang) == "string" and req.lang ~= "" then
-    return req.lang
-  end
-  local ok, lang = pcall(jiwa.detect_language, req.text)
-  return ok and lang or "unknown"
-end
-
 function on_chat(req)
   local vars = jiwa.config()
   local main = vars.main_model or "claude"
   local secondary = vars.secondary_model or "llama"
-  local lang = lang_of(req)
+  -- the client may say which language; otherwise it is detected
+  local lang = req.lang or (jiwa.detect_language(req.text))
   local deadline = { timeout_ms = vars.context_timeout_ms or 1200 }
 
   local got = jiwa.all {

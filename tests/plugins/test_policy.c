@@ -273,10 +273,70 @@ static void test_no_reply_falls_back(void **state) {
                   "neither replied nor returned a table");
 }
 
-static void test_detect_language_not_available(void **state) {
-  expect_fallback("function on_chat(req)\n"
-                  "  return { text = jiwa.detect_language(req.text) }\nend\n",
-                  "jiwa.detect_language is not available yet");
+static void ask_type(jiwa_harness_t *h, const char *type,
+                     jiwa_harness_reply_t *r);
+
+static void test_detect_language(void **state) {
+  char file[600];
+  write_file("lang.lua",
+             "function on_chat(req)\n"
+             "  local lang, conf = jiwa.detect_language(req.text)\n"
+             "  assert(conf >= 0 and conf <= 1)\n"
+             "  return { text = lang }\nend\n",
+             file, sizeof file);
+  jiwa_harness_t *h = open_policy(file, NULL);
+  const char *cases[][2] = {{"aku malu nih", "id"},
+                            {"ciao, quanto costa?", "it"},
+                            {"how long does a KITAS take?", "en"},
+                            {"12345 !!!", "unknown"}};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    jiwa_harness_reply_t r;
+    chat(h, cases[i][0], 0, &r);
+    expect_field(r.final, "text", cases[i][1]);
+    jiwa_harness_reply_free(&r);
+  }
+  assert_int_equal(jiwa_harness_close(h), 0);
+}
+
+/* Calls that belong to a request are refused, with a clear error, when the
+ * script runs them at load time or in self_test (no request exists then);
+ * jiwa.config and jiwa.log work there. */
+static void test_host_calls_outside_a_request(void **state) {
+  char file[600];
+  write_file("ok.lua", "function on_chat(req) return { text = 'v1' } end\n",
+             file, sizeof file);
+  jiwa_harness_t *h = open_policy(file, ", vars = { greeting = 'halo' }");
+  const char *scripts[] = {
+      "jiwa.ask('memory', 'memory.get', {})\n"
+      "function on_chat(req) return {} end\n",
+      "function on_chat(req) return {} end\n"
+      "function self_test() jiwa.tell('shadow', 'x', {}) end\n",
+      "function on_chat(req) return {} end\n"
+      "function self_test() jiwa.reply({ text = 'x' }) end\n"};
+  for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+    write_file("ok.lua", scripts[i], file, sizeof file);
+    jiwa_harness_reply_t r;
+    ask_type(h, "policy.reload", &r);
+    const char *text;
+    assert_int_equal(jiwa_msg_error(r.final, &text), JIWA_ECONFIG);
+    jt_assert_contains(text, "can only be called while a chat request runs");
+    jiwa_harness_reply_free(&r);
+  }
+  write_file("ok.lua",
+             "function on_chat(req) return { text = jiwa.config().greeting }"
+             " end\n"
+             "function self_test()\n"
+             "  jiwa.log('info', 'self test sees ' .. jiwa.config().greeting)\n"
+             "  return jiwa.config().greeting == 'halo'\nend\n",
+             file, sizeof file);
+  jiwa_harness_reply_t r;
+  ask_type(h, "policy.reload", &r);
+  assert_int_equal(jiwa_msg_kind(r.final), JIWA_MSG_REPLY);
+  jiwa_harness_reply_free(&r);
+  chat(h, "x", 0, &r);
+  expect_field(r.final, "text", "halo");
+  jiwa_harness_reply_free(&r);
+  assert_int_equal(jiwa_harness_close(h), 0);
 }
 
 /* ---- reload ---------------------------------------------------------------------- */
@@ -373,7 +433,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_no_reply_falls_back, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_detect_language_not_available,
+      cmocka_unit_test_setup_teardown(test_detect_language, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_host_calls_outside_a_request,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_reload_swaps_and_refuses_broken,
                                       setup, teardown),
