@@ -298,6 +298,40 @@ static void test_detect_language(void **state) {
   assert_int_equal(jiwa_harness_close(h), 0);
 }
 
+/* A saved change of the file is picked up by the watch; a broken save is
+ * refused and the running policy keeps serving. */
+static void test_file_watch_reloads(void **state) {
+  char file[600];
+  write_file("w.lua", "function on_chat(req) return { text = 'v1' } end\n",
+             file, sizeof file);
+  jiwa_harness_t *h = open_policy(file, ", watch_ms = 20");
+  jiwa_harness_reply_t r;
+  chat(h, "x", 0, &r);
+  expect_field(r.final, "text", "v1");
+  jiwa_harness_reply_free(&r);
+  usleep(30000); /* a different mtime even on coarse clocks */
+  write_file("w.lua",
+             "function on_chat(req) return { text = 'v2 longer' } end\n",
+             file, sizeof file);
+  int seen = 0;
+  for (int i = 0; i < 500 && !seen; i++) {
+    chat(h, "x", 0, &r);
+    const char *t;
+    size_t n;
+    seen = jiwa_msg_get_str(r.final, "text", &t, &n) == 0 && n == 9;
+    jiwa_harness_reply_free(&r);
+    if (!seen)
+      usleep(10000);
+  }
+  assert_true(seen);
+  write_file("w.lua", "function on_chat(req) return {\n", file, sizeof file);
+  usleep(200000); /* several watch periods */
+  chat(h, "x", 0, &r);
+  expect_field(r.final, "text", "v2 longer");
+  jiwa_harness_reply_free(&r);
+  assert_int_equal(jiwa_harness_close(h), 0);
+}
+
 /* Calls that belong to a request are refused, with a clear error, when the
  * script runs them at load time or in self_test (no request exists then);
  * jiwa.config and jiwa.log work there. */
@@ -436,6 +470,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_detect_language, setup, teardown),
       cmocka_unit_test_setup_teardown(test_host_calls_outside_a_request,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_watch_reloads, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_reload_swaps_and_refuses_broken,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_reload_during_requests, setup,
