@@ -1,4 +1,4 @@
-/* The tone adapter's fact check (runtime/policy/jiwa_facts.h) on the pairs
+/* The tone adapter's fact check (runtime/text/jiwa_facts.h) on the pairs
  * of tests/data/factcheck/pairs.tsv: rewrites that keep every fact pass,
  * rewrites that change one number, amount, percentage, duration, document
  * name or negation are caught, and the reason names the fact. */
