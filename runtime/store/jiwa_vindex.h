@@ -75,7 +75,7 @@ typedef struct {
   uint32_t m;               /**< graph degree M, 2..64 (level 0 keeps 2*M);
                                  default 16 */
   uint32_t ef_construction; /**< candidate list while inserting; default 200 */
-  uint32_t ef_search;       /**< default candidate list for search; 64 */
+  uint32_t ef_search;       /**< default candidate list for search; 32 */
   uint32_t exact_threshold; /**< search exactly below this many live
                                  vectors; default 4096 */
   uint64_t seed;            /**< level generator seed (builds are

@@ -1,0 +1,1 @@
+jiwa_add_unit(test_knowledge_pack jiwa_sdk)
