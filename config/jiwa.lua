@@ -75,6 +75,40 @@ return {
   -- sent as. The Lua routing policy replaces this when it lands.
   chat = { actor = "echo", type = "chat" },
 
+  -- The embedded LMDB store: plugin key-value data, vector collections,
+  -- golden answers, memory, logs. One writer thread commits in groups.
+  store = {
+    -- Store directory, created 0700. Default: <state_dir>/store.
+    -- Relative to this file.
+    -- path = "../build/state/store",
+    -- Initial memory map size in bytes; it doubles when full, up to
+    -- map_max (writes fail beyond it: raise map_max or delete data).
+    -- Ranges 65536..2^46; map_max must be >= map_size.
+    map_size = 64 * 1024 * 1024,
+    map_max = 64 * 1024 * 1024 * 1024,
+    -- "durable": fsync every commit (a write acknowledged is on disk).
+    -- "fast": no fsync; a crash of jiwad loses nothing, a power cut may
+    -- lose the last commits.
+    durability = "durable",
+    -- Vector collections opened at start (plugins reach them by name).
+    -- Each entry:
+    --   name             1-63 characters of a-z 0-9 _ - (required)
+    --   embedder         what makes the vectors from texts: "hash" (the
+    --                    built-in lexical embedder; no model, no network)
+    --                    (default "hash")
+    --   dim              vector dimension, 8..65536 (default 512)
+    --   m, ef_construction, ef_search
+    --                    HNSW index parameters, used when the collection
+    --                    is first created (defaults 16, 200, 64)
+    -- A collection remembers the embedder and dimension that built it; a
+    -- config that disagrees is refused at start (fix it here, or re-import
+    -- the collection with --rebuild).
+    collections = {
+      { name = "cultural", embedder = "hash", dim = 512 },
+      { name = "golden", embedder = "hash", dim = 512 },
+    },
+  },
+
   -- Plugin instances. Each entry:
   --   name        unique actor name, 1-63 characters of a-z 0-9 _ -
   --               (required)

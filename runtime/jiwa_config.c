@@ -694,6 +694,10 @@ typedef struct {
   jiwa_cfg_raw_t chat;
   jiwa_cfg_raw_t allow_uids;
   char *socket_path;
+  jiwa_cfg_raw_t store;
+  jiwa_cfg_raw_t collections;
+  char *store_path;
+  char *durability;
 } loader_t;
 
 typedef struct {
@@ -727,6 +731,44 @@ static const jiwa_cfg_field_t top_map[] = {
       "the local socket API: path, limits, allowed peers"),
     F(JIWA_CFG_RAW, "chat", NULL, offsetof(loader_t, chat), 0, 0, 0,
       "{ actor = ..., type = ... }: where chat requests are routed"),
+    F(JIWA_CFG_RAW, "store", NULL, offsetof(loader_t, store), 0, 0, 0,
+      "the LMDB store: path, map sizes, durability, collections"),
+    {0}};
+
+static const jiwa_cfg_field_t store_map[] = {
+    F(JIWA_CFG_STR, "path", NULL, offsetof(loader_t, store_path), 0, 0, 0,
+      "store directory, relative to the config file; created 0700. "
+      "Default: <state_dir>/store"),
+    F(JIWA_CFG_INT, "map_size", "67108864",
+      offsetof(loader_t, conf.store_map_size), 0, 65536, 70368744177664.0,
+      "initial memory map size in bytes; it doubles when full"),
+    F(JIWA_CFG_INT, "map_max", "68719476736",
+      offsetof(loader_t, conf.store_map_max), 0, 65536, 70368744177664.0,
+      "largest the map may grow to, in bytes; writes fail beyond it"),
+    F(JIWA_CFG_STR, "durability", "durable", offsetof(loader_t, durability),
+      0, 0, 0,
+      "durable (fsync each commit) | fast (no fsync: a power cut may lose "
+      "the last commits, a crash loses nothing)"),
+    F(JIWA_CFG_RAW, "collections", NULL, offsetof(loader_t, collections), 0,
+      0, 0, "list of { name = ..., embedder = \"hash\", dim = 512 }"),
+    {0}};
+
+static const jiwa_cfg_field_t coll_map[] = {
+    F(JIWA_CFG_STR, "name", NULL, offsetof(jiwa_coll_conf_t, name),
+      JIWA_CFG_REQUIRED, 0, 0,
+      "collection name: a-z 0-9 _ -, at most 63 characters"),
+    F(JIWA_CFG_STR, "embedder", "hash", offsetof(jiwa_coll_conf_t, embedder),
+      0, 0, 0, "embedder that makes its vectors: hash"),
+    F(JIWA_CFG_INT, "dim", "512", offsetof(jiwa_coll_conf_t, dim), 0, 8, 65536,
+      "vector dimension"),
+    F(JIWA_CFG_INT, "m", "16", offsetof(jiwa_coll_conf_t, m), 0, 2, 64,
+      "HNSW graph degree (used when the collection is created)"),
+    F(JIWA_CFG_INT, "ef_construction", "200",
+      offsetof(jiwa_coll_conf_t, ef_construction), 0, 8, 4096,
+      "HNSW build candidate list (used when the collection is created)"),
+    F(JIWA_CFG_INT, "ef_search", "64", offsetof(jiwa_coll_conf_t, ef_search),
+      0, 1, 4096,
+      "HNSW search candidate list (used when the collection is created)"),
     {0}};
 
 static const jiwa_cfg_field_t socket_map[] = {
@@ -1017,6 +1059,112 @@ static int load_actors(loader_t *ld, const char *file, char *err,
   return 0;
 }
 
+/* Embedder kinds a collection may name; keep in step with the registry in
+ * runtime/store/jiwa_coll.c (embedder_kinds). */
+static const char *const embedder_kinds[] = {"hash", NULL};
+
+static int load_store(loader_t *ld, const char *file, char *err,
+                      size_t errlen) {
+  static const char *const durab[] = {"durable", "fast", NULL};
+  jiwa_conf_t *c = &ld->conf;
+  char where[160];
+  snprintf(where, sizeof where, "%s: store", file);
+  int rc = jiwa_cfgmap_apply(store_map, ld->store.data, ld->store.len, ld,
+                             where, err, errlen);
+  if (rc)
+    return rc;
+  if (!one_of(ld->durability, durab)) {
+    cfg_err(err, errlen,
+            "%s: key 'durability': '%.64s' is not a durability; use durable "
+            "or fast",
+            where, ld->durability);
+    return JIWA_ECONFIG;
+  }
+  c->store_fast = strcmp(ld->durability, "fast") == 0;
+  if (c->store_map_max < c->store_map_size) {
+    cfg_err(err, errlen,
+            "%s: key 'map_max': %lld is below map_size (%lld); make "
+            "map_max >= map_size",
+            where, (long long)c->store_map_max, (long long)c->store_map_size);
+    return JIWA_ECONFIG;
+  }
+  if (ld->store_path) {
+    if (!*ld->store_path) {
+      cfg_err(err, errlen,
+              "%s: key 'path': empty path; give a directory or leave it "
+              "out for <state_dir>/store",
+              where);
+      return JIWA_ECONFIG;
+    }
+    c->store_path = resolve_against(c->dir, ld->store_path);
+  } else {
+    size_t n = strlen(c->state_dir) + sizeof "/store";
+    c->store_path = malloc(n);
+    if (c->store_path)
+      snprintf(c->store_path, n, "%s/store", c->state_dir);
+  }
+  if (!c->store_path) {
+    cfg_err(err, errlen, "%s: out of memory", file);
+    return JIWA_ENOMEM;
+  }
+  if (!ld->collections.data)
+    return 0;
+  jiwa_mp_reader_t r;
+  jiwa_mp_item_t it;
+  jiwa_mp_reader_init(&r, ld->collections.data, ld->collections.len);
+  if (jiwa_mp_next(&r, &it) != 0 ||
+      (it.type != JIWA_MP_ARRAY &&
+       !(it.type == JIWA_MP_MAP && it.v.count == 0))) {
+    cfg_err(err, errlen,
+            "%s: key 'collections': expected a list of collection tables; "
+            "write collections = { { name = \"cultural\", embedder = "
+            "\"hash\", dim = 512 }, ... }",
+            where);
+    return JIWA_ECONFIG;
+  }
+  if (it.type == JIWA_MP_MAP || it.v.count == 0)
+    return 0;
+  c->collections = calloc(it.v.count, sizeof *c->collections);
+  if (!c->collections) {
+    cfg_err(err, errlen, "%s: out of memory", file);
+    return JIWA_ENOMEM;
+  }
+  for (uint32_t i = 0; i < it.v.count; i++) {
+    const uint8_t *start = r.p;
+    char cw[200];
+    if (jiwa_mp_skip(&r) != 0) {
+      cfg_err(err, errlen, "%s: collections[%u]: malformed value", where,
+              i + 1);
+      return JIWA_ECONFIG;
+    }
+    snprintf(cw, sizeof cw, "%s: collections[%u]", where, i + 1);
+    jiwa_coll_conf_t *cc = &c->collections[c->n_collections++];
+    rc = jiwa_cfgmap_apply(coll_map, start, (size_t)(r.p - start), cc, cw,
+                           err, errlen);
+    if (rc)
+      return rc;
+    rc = check_name(cw, "name", cc->name, "collection name", err, errlen);
+    if (rc)
+      return rc;
+    if (!one_of(cc->embedder, embedder_kinds)) {
+      cfg_err(err, errlen,
+              "%s '%s': key 'embedder': '%.64s' is not a known embedder; use "
+              "hash",
+              cw, cc->name, cc->embedder);
+      return JIWA_ECONFIG;
+    }
+    for (size_t j = 0; j + 1 < c->n_collections; j++)
+      if (!strcmp(c->collections[j].name, cc->name)) {
+        cfg_err(err, errlen,
+                "%s: key 'name': duplicate collection '%s' (also "
+                "collections[%zu]); give each collection a unique name",
+                cw, cc->name, j + 1);
+        return JIWA_ECONFIG;
+      }
+  }
+  return 0;
+}
+
 static int validate(loader_t *ld, const char *file, const void *mp, size_t len,
                     char *err, size_t errlen) {
   static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
@@ -1098,6 +1246,9 @@ static int validate(loader_t *ld, const char *file, const void *mp, size_t len,
   if (rc)
     return rc;
 
+  rc = load_store(ld, file, err, errlen);
+  if (rc)
+    return rc;
   return load_actors(ld, file, err, errlen);
 }
 
@@ -1166,6 +1317,10 @@ out:
   free((void *)ld.chat.data);
   free((void *)ld.allow_uids.data);
   free(ld.socket_path);
+  free((void *)ld.store.data);
+  free((void *)ld.collections.data);
+  free(ld.store_path);
+  free(ld.durability);
   free(mp);
   free(src);
   return rc;
@@ -1189,5 +1344,11 @@ void jiwa_conf_free(jiwa_conf_t *c) {
     free(c->actors[i].settings);
   }
   free(c->actors);
+  free(c->store_path);
+  for (size_t i = 0; i < c->n_collections; i++) {
+    free(c->collections[i].name);
+    free(c->collections[i].embedder);
+  }
+  free(c->collections);
   memset(c, 0, sizeof *c);
 }

@@ -26,6 +26,16 @@ typedef struct jiwa_actor_conf {
   size_t settings_len;
 } jiwa_actor_conf_t;
 
+/** One `store.collections` entry: a vector collection opened at start. */
+typedef struct jiwa_coll_conf {
+  char *name;              /**< collection name ("cultural") */
+  char *embedder;          /**< embedder kind ("hash") */
+  int64_t dim;             /**< vector dimension */
+  int64_t m;               /**< HNSW degree (new collections) */
+  int64_t ef_construction; /**< build candidate list (new collections) */
+  int64_t ef_search;       /**< search candidate list (new collections) */
+} jiwa_coll_conf_t;
+
 /** The whole validated config. Strings are owned; free with jiwa_conf_free. */
 typedef struct jiwa_conf {
   char *path;         /**< absolute path of the file loaded */
@@ -59,6 +69,13 @@ typedef struct jiwa_conf {
   char *chat_type;
   size_t n_actors;
   jiwa_actor_conf_t *actors;
+  /* store = { ... }: the LMDB store (runtime/store/jiwa_store.h) */
+  char *store_path;        /**< absolute; default <state_dir>/store */
+  int64_t store_map_size;  /**< initial map size in bytes */
+  int64_t store_map_max;   /**< map growth limit in bytes */
+  int store_fast;          /**< durability = "fast": no fsync per commit */
+  size_t n_collections;
+  jiwa_coll_conf_t *collections;
 } jiwa_conf_t;
 
 /**

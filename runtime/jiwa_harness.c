@@ -1,5 +1,6 @@
 #include "jiwa/harness.h"
 
+#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -8,21 +9,50 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jiwa_coll.h"
 #include "jiwa_config.h"
 #include "jiwa_msg.h"
 #include "jiwa_rt.h"
 #include "jiwa_rt_int.h"
+#include "jiwa_store.h"
 
 struct jiwa_harness {
   jiwa_rt_t *rt;
   char state[PATH_MAX];
 };
 
+static int rm_one(const char *p, const struct stat *st, int flag,
+                  struct FTW *f) {
+  (void)st;
+  (void)flag;
+  (void)f;
+  return remove(p);
+}
+
+/* The private state dir: plugin copies (already unlinked) and the store. */
 static void rm_rf_plugins(const char *state) {
-  char p[PATH_MAX + 16];
-  snprintf(p, sizeof p, "%s/plugins", state);
-  rmdir(p);
-  rmdir(state);
+  nftw(state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The harness's private store: <state>/store, no fsync (a test's data). */
+static int harness_store(jiwa_harness_t *h, char *err, size_t errlen) {
+  char path[PATH_MAX + 16];
+  snprintf(path, sizeof path, "%s/store", h->state);
+  jiwa_store_config_t cfg;
+  jiwa_store_config_init(&cfg);
+  cfg.path = path;
+  cfg.fast = 1;
+  cfg.map_size = (size_t)8 << 20;
+  jiwa_store_t *s;
+  int rc = jiwa_store_open(&cfg, &s);
+  if (rc) {
+    snprintf(err, errlen, "harness store %s: %s", path, jiwa_store_errmsg());
+    return rc;
+  }
+  rc = jiwa_rt_set_store(h->rt, s);
+  if (rc)
+    jiwa_store_close(s);
+  return rc;
 }
 
 int jiwa_harness_open(jiwa_harness_t **out, const char *so_path,
@@ -71,6 +101,8 @@ int jiwa_harness_open(jiwa_harness_t **out, const char *so_path,
   o.backoff_min_ms = 10;
   o.backoff_max_ms = 200;
   rc = jiwa_rt_new(&h->rt, &o);
+  if (rc == 0)
+    rc = harness_store(h, err, errlen);
   if (rc == 0)
     rc = jiwa_rt_spawn_plugin(h->rt, "plugin", base, 0, mp, mplen, err,
                               errlen);
@@ -140,6 +172,45 @@ int jiwa_harness_add_actor(jiwa_harness_t *h, const char *name,
                            const jiwa_plugin_desc_t *desc, char *err,
                            size_t errlen) {
   return jiwa_rt_spawn_native(h->rt, name, desc, 0, NULL, 0, err, errlen);
+}
+
+int jiwa_harness_add_collection(jiwa_harness_t *h, const char *name,
+                                const char *embedder, uint32_t dim, char *err,
+                                size_t errlen) {
+  jiwa_embed_t *e = NULL;
+  jiwa_coll_t *c = NULL;
+  const jiwa_coll_embedder_kind_t *k =
+      jiwa_coll_embedder_find(embedder ? embedder : "hash");
+  int rc = jiwa_coll_embedder_new(embedder ? embedder : "hash", dim, &e);
+  if (rc == 0) {
+    jiwa_coll_def_t d;
+    jiwa_coll_def_init(&d);
+    d.embedder = e;
+    d.own_embedder = 1;
+    d.embed_blocking = k ? k->blocking : 0;
+    rc = jiwa_coll_open(jiwa_rt_store(h->rt), name, &d, &c);
+    if (rc)
+      jiwa_embed_destroy(e);
+  }
+  if (rc) {
+    snprintf(err, errlen, "%s", jiwa_coll_errmsg());
+    return rc;
+  }
+  rc = jiwa_rt_add_coll(h->rt, c);
+  if (rc) {
+    jiwa_coll_close(c);
+    snprintf(err, errlen, "collection '%s': %s", name, jiwa_strerror(rc));
+  }
+  return rc;
+}
+
+struct jiwa_store *jiwa_harness_store(jiwa_harness_t *h) {
+  return jiwa_rt_store(h->rt);
+}
+
+struct jiwa_coll *jiwa_harness_collection(jiwa_harness_t *h,
+                                          const char *name) {
+  return jiwa_rt_coll(h->rt, name);
 }
 
 int jiwa_harness_http_stats(jiwa_harness_t *h, jiwa_http_stats_t *out) {

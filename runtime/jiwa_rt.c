@@ -6,14 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jiwa_cfgmap.h"
+#include "jiwa_coll.h"
 #include "jiwa_config.h"
 #include "jiwa_http.h"
 #include "jiwa_log.h"
 #include "jiwa_rt_int.h"
+#include "jiwa_store.h"
 
 /* Native behaviours inside the daemon use the same inline SDK wrappers as
  * plugins; this is their host table pointer. */
@@ -1017,6 +1020,603 @@ void jiwa__gen_cancel_http(jiwa_gen_t *g) {
       c->canceling = 1;
 }
 
+/* ---- store (ABI 1.2) ------------------------------------------------------
+ * kv: one namespace per actor (its name) in the store's kv database. Reads
+ * run right here (a short read snapshot, copy-out). Writes go to the
+ * store's writer through this worker's completion port; collection writes
+ * first run on the thread pool (embedding, index insertion, image save),
+ * which submits to the same port. Each write counts in g->works until its
+ * completion ran, so a generation is never finished (fini, dlclose) while
+ * a completion of its own is still due. */
+
+static void h_mem_free(void *p) { free(p); }
+
+static jiwa_store_port_t *worker_port(jiwa_worker_t *w) {
+  if (!w->sport && w->rt->store &&
+      jiwa_store_port_open(w->rt->store, &w->loop, &w->sport))
+    w->sport = NULL;
+  return w->sport;
+}
+
+static int store_write_ok(jiwa_actor_t *self) {
+  if (self->state == GEN_DONE)
+    return JIWA_ESTATE;
+  if (self->forced)
+    return JIWA_ECANCELED; /* being cut short: no new work */
+  if (!self->rec->rt->store)
+    return JIWA_ESTATE;
+  return 0;
+}
+
+static void store_finish(jiwa_gen_t *g, jiwa_store_cb cb, void *ud,
+                         int status) {
+  g->works--;
+  if (cb)
+    cb(g, g->ctx, status, ud);
+  if (g->state == GEN_RETIRED)
+    jiwa__gen_check(g);
+}
+
+typedef struct {
+  jiwa_gen_t *g;
+  jiwa_store_cb cb;
+  void *ud;
+} kvw_t;
+
+static void kv_done(int status, const char *errmsg, void *ud) {
+  kvw_t *w = ud;
+  jiwa_gen_t *g = w->g;
+  jiwa_store_cb cb = w->cb;
+  void *u = w->ud;
+  free(w);
+  if (status)
+    jiwa_logf(JIWA_LOG_WARN, g->rec->name, "kv write failed: %s",
+              errmsg ? errmsg : jiwa_strerror(status));
+  store_finish(g, cb, u, status);
+}
+
+/* Submit @p b (always consumed) for generation @p self. */
+static int kv_submit(jiwa_actor_t *self, jiwa_store_batch_t *b,
+                     jiwa_store_cb cb, void *ud) {
+  jiwa_store_port_t *p = worker_port(self->rec->w);
+  kvw_t *w = p ? malloc(sizeof *w) : NULL;
+  if (!w) {
+    jiwa_store_batch_free(b);
+    return p ? JIWA_ENOMEM : JIWA_EIO;
+  }
+  w->g = self;
+  w->cb = cb;
+  w->ud = ud;
+  int rc = jiwa_store_submit(p, b, kv_done, w);
+  if (rc) {
+    free(w);
+    jiwa_store_batch_free(b);
+    return rc;
+  }
+  self->works++;
+  return 0;
+}
+
+static int h_kv_put(jiwa_actor_t *self, const void *key, size_t klen,
+                    const void *val, size_t vlen, jiwa_store_cb cb, void *ud) {
+  int rc = store_write_ok(self);
+  if (rc)
+    return rc;
+  if (!key || !klen || !val || !vlen)
+    return JIWA_EINVAL;
+  jiwa_store_batch_t *b;
+  if ((rc = jiwa_store_batch_new(&b)))
+    return rc;
+  if ((rc = jiwa_store_batch_kv_put(b, self->rec->name, key, klen, 1, val,
+                                    vlen))) {
+    jiwa_store_batch_free(b);
+    return rc;
+  }
+  return kv_submit(self, b, cb, ud);
+}
+
+static int h_kv_del(jiwa_actor_t *self, const void *key, size_t klen,
+                    jiwa_store_cb cb, void *ud) {
+  int rc = store_write_ok(self);
+  if (rc)
+    return rc;
+  if (!key || !klen)
+    return JIWA_EINVAL;
+  jiwa_store_batch_t *b;
+  if ((rc = jiwa_store_batch_new(&b)))
+    return rc;
+  if ((rc = jiwa_store_batch_kv_del(b, self->rec->name, key, klen))) {
+    jiwa_store_batch_free(b);
+    return rc;
+  }
+  return kv_submit(self, b, cb, ud);
+}
+
+static int h_kv_get(jiwa_actor_t *self, const void *key, size_t klen,
+                    void **val, size_t *vlen) {
+  jiwa_store_t *st = self->rec->rt->store;
+  if (!key || !klen || !val || !vlen)
+    return JIWA_EINVAL;
+  if (!st)
+    return JIWA_ESTATE;
+  jiwa_store_txn_t *t;
+  int rc = jiwa_store_read_begin(st, &t);
+  if (rc)
+    return rc;
+  jiwa_store_val_t v;
+  rc = jiwa_store_kv_get(t, self->rec->name, key, klen, &v);
+  if (rc == 0)
+    rc = jiwa_store_val_dup(&v, val, vlen);
+  jiwa_store_read_end(t);
+  return rc;
+}
+
+typedef struct {
+  jiwa_kv_scan_cb cb;
+  void *ud;
+  uint32_t max, n;
+} kvscan_t;
+
+static int kvscan_item(const void *key, size_t klen,
+                       const jiwa_store_val_t *v, void *ud) {
+  kvscan_t *s = ud;
+  if (s->n >= s->max)
+    return 1;
+  s->n++;
+  int rc = s->cb(key, klen, v->data, v->len, s->ud);
+  return rc > 0 ? 1 : rc;
+}
+
+static int h_kv_scan(jiwa_actor_t *self, const void *prefix, size_t plen,
+                     uint32_t max_items, jiwa_kv_scan_cb cb, void *ud) {
+  jiwa_store_t *st = self->rec->rt->store;
+  if (!cb || (plen && !prefix))
+    return JIWA_EINVAL;
+  if (!st)
+    return JIWA_ESTATE;
+  kvscan_t sc = {cb, ud, max_items ? max_items : 1000, 0};
+  if (sc.max > 100000)
+    sc.max = 100000;
+  jiwa_store_txn_t *t;
+  int rc = jiwa_store_read_begin(st, &t);
+  if (rc)
+    return rc;
+  rc = jiwa_store_kv_scan(t, self->rec->name, plen ? prefix : "", plen,
+                          kvscan_item, &sc);
+  jiwa_store_read_end(t);
+  return rc < 0 ? rc : (int)sc.n;
+}
+
+static int coll_lookup(jiwa_actor_t *self, const char *name,
+                       jiwa_coll_t **out) {
+  *out = NULL;
+  if (!self->rec->rt->store)
+    return JIWA_ESTATE;
+  if (!name)
+    return JIWA_EINVAL;
+  *out = jiwa_rt_coll(self->rec->rt, name);
+  return *out ? 0 : JIWA_ENOENT;
+}
+
+static int h_coll_search(jiwa_actor_t *self, const char *coll,
+                         const jiwa_coll_query_t *q, jiwa_coll_result_t *out) {
+  if (out)
+    memset(out, 0, sizeof *out);
+  jiwa_coll_t *c;
+  int rc = coll_lookup(self, coll, &c);
+  if (rc)
+    return rc;
+  uint64_t t0 = jiwa__now_us();
+  rc = jiwa_coll_search(c, q, out);
+  jiwa_metrics_observe(&self->rec->m, "coll_search", jiwa__now_us() - t0);
+  if (rc && rc != JIWA_EINVAL)
+    jiwa_logf(JIWA_LOG_WARN, self->rec->name, "%s", jiwa_coll_errmsg());
+  return rc;
+}
+
+static int h_coll_get(jiwa_actor_t *self, const char *coll, const char *id,
+                      size_t id_len, uint32_t flags, jiwa_coll_result_t *out) {
+  if (out)
+    memset(out, 0, sizeof *out);
+  jiwa_coll_t *c;
+  int rc = coll_lookup(self, coll, &c);
+  return rc ? rc : jiwa_coll_get(c, id, id_len, flags, out);
+}
+
+static int h_coll_stats(jiwa_actor_t *self, const char *coll, void **mp,
+                        size_t *len) {
+  jiwa_coll_t *c;
+  if (!mp || !len)
+    return JIWA_EINVAL;
+  int rc = coll_lookup(self, coll, &c);
+  if (rc)
+    return rc;
+  jiwa_mp_writer_t w;
+  jiwa_mp_writer_init(&w);
+  rc = jiwa_coll_stats_pack(c, &w.pk);
+  if (rc == 0) {
+    *mp = malloc(w.sbuf.size);
+    if (*mp) {
+      memcpy(*mp, w.sbuf.data, w.sbuf.size);
+      *len = w.sbuf.size;
+    } else {
+      rc = JIWA_ENOMEM;
+    }
+  }
+  jiwa_mp_writer_free(&w);
+  return rc;
+}
+
+static void h_coll_result_free(jiwa_coll_result_t *r) {
+  jiwa_coll_result_free(r);
+}
+
+/* A collection write: copied at the call, run on the thread pool, then
+ * committed through this worker's port. Two events finish it, in either
+ * order, both on the loop: the pool job's after-callback and the commit. */
+typedef struct {
+  uv_work_t req;
+  jiwa_gen_t *g;
+  jiwa_coll_t *c;
+  jiwa_store_port_t *port;
+  jiwa_store_cb cb;
+  void *ud;
+  int del;
+  size_t n;
+  jiwa_coll_record_t *recs;
+  const char **ids;
+  size_t *lens;
+  int rc, status, pending;
+  char err[512];
+  uint8_t *arena;
+} cjob_t;
+
+static void cjob_step(cjob_t *j) {
+  if (--j->pending > 0)
+    return;
+  jiwa_gen_t *g = j->g;
+  jiwa_store_cb cb = j->cb;
+  void *ud = j->ud;
+  int status = j->status;
+  free(j->arena);
+  free(j->recs);
+  free(j->ids);
+  free(j->lens);
+  free(j);
+  store_finish(g, cb, ud, status);
+}
+
+static void cjob_committed(int status, const char *errmsg, void *ud) {
+  cjob_t *j = ud;
+  j->status = status;
+  if (status)
+    jiwa_logf(JIWA_LOG_WARN, j->g->rec->name,
+              "collection '%s' write failed: %s", jiwa_coll_name(j->c),
+              errmsg ? errmsg : jiwa_strerror(status));
+  cjob_step(j);
+}
+
+static void cjob_work(uv_work_t *r) {
+  cjob_t *j = r->data;
+  int rc = j->del ? jiwa_coll_delete(j->c, j->ids, j->lens, j->n, NULL,
+                                     j->port, cjob_committed, j)
+                  : jiwa_coll_upsert(j->c, j->recs, j->n, j->port,
+                                     cjob_committed, j);
+  if (rc) {
+    /* no commit callback will come: nothing else touches j meanwhile */
+    snprintf(j->err, sizeof j->err, "%s", jiwa_coll_errmsg());
+    j->rc = rc;
+  }
+}
+
+static void cjob_after(uv_work_t *r, int status) {
+  cjob_t *j = r->data;
+  if (status == UV_ECANCELED && !j->rc) {
+    j->rc = JIWA_ECANCELED;
+    snprintf(j->err, sizeof j->err, "cancelled at shutdown");
+  }
+  if (j->rc) {
+    j->status = j->rc;
+    j->pending--; /* the commit callback that will never come */
+    jiwa_logf(JIWA_LOG_WARN, j->g->rec->name,
+              "collection '%s' write refused: %s", jiwa_coll_name(j->c),
+              j->err);
+  }
+  cjob_step(j);
+}
+
+static int cjob_start(jiwa_actor_t *self, cjob_t *j) {
+  j->req.data = j;
+  j->g = self;
+  j->pending = 2;
+  j->port = worker_port(self->rec->w);
+  if (!j->port)
+    return JIWA_EIO;
+  if (uv_queue_work(&self->rec->w->loop, &j->req, cjob_work, cjob_after))
+    return JIWA_EIO;
+  self->works++;
+  return 0;
+}
+
+static void cjob_free(cjob_t *j) {
+  free(j->arena);
+  free(j->recs);
+  free(j->ids);
+  free(j->lens);
+  free(j);
+}
+
+static int h_coll_upsert(jiwa_actor_t *self, const char *coll,
+                         const jiwa_coll_record_t *recs, size_t n,
+                         jiwa_store_cb cb, void *ud) {
+  int rc = store_write_ok(self);
+  if (rc)
+    return rc;
+  jiwa_coll_t *c;
+  if ((rc = coll_lookup(self, coll, &c)))
+    return rc;
+  if (!recs || n == 0 || n > (SIZE_MAX / 4) / sizeof *recs)
+    return JIWA_EINVAL;
+  uint32_t dim = jiwa_coll_dim(c);
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    const jiwa_coll_record_t *r = &recs[i];
+    if (!r->id || (r->meta && !r->meta_len))
+      return JIWA_EINVAL;
+    size_t il = r->id_len ? r->id_len : strlen(r->id);
+    size_t tl = r->text ? (r->text_len ? r->text_len : strlen(r->text)) : 0;
+    total += (r->vec ? (size_t)dim * 4 + 8 : 0) + il + 1 + tl + 1 +
+             (r->meta ? r->meta_len : 0) + 8;
+  }
+  cjob_t *j = calloc(1, sizeof *j);
+  if (!j)
+    return JIWA_ENOMEM;
+  j->c = c;
+  j->cb = cb;
+  j->ud = ud;
+  j->n = n;
+  j->recs = calloc(n, sizeof *j->recs);
+  j->arena = malloc(total + 8);
+  if (!j->recs || !j->arena) {
+    cjob_free(j);
+    return JIWA_ENOMEM;
+  }
+  uint8_t *p = j->arena;
+  for (size_t i = 0; i < n; i++) {
+    const jiwa_coll_record_t *r = &recs[i];
+    jiwa_coll_record_t *d = &j->recs[i];
+    if (r->vec) {
+      p = j->arena + (((size_t)(p - j->arena) + 7) & ~(size_t)7);
+      memcpy(p, r->vec, (size_t)dim * 4);
+      d->vec = (const float *)(void *)p;
+      p += (size_t)dim * 4;
+    }
+    size_t il = r->id_len ? r->id_len : strlen(r->id);
+    memcpy(p, r->id, il);
+    p[il] = '\0';
+    d->id = (const char *)p;
+    d->id_len = il;
+    p += il + 1;
+    if (r->text) {
+      size_t tl = r->text_len ? r->text_len : strlen(r->text);
+      memcpy(p, r->text, tl);
+      p[tl] = '\0';
+      d->text = (const char *)p;
+      d->text_len = tl;
+      p += tl + 1;
+    }
+    if (r->meta) {
+      memcpy(p, r->meta, r->meta_len);
+      d->meta = p;
+      d->meta_len = r->meta_len;
+      p += r->meta_len;
+    }
+  }
+  if ((rc = cjob_start(self, j)))
+    cjob_free(j);
+  return rc;
+}
+
+static int h_coll_delete(jiwa_actor_t *self, const char *coll,
+                         const char *const *ids, const size_t *lens, size_t n,
+                         jiwa_store_cb cb, void *ud) {
+  int rc = store_write_ok(self);
+  if (rc)
+    return rc;
+  jiwa_coll_t *c;
+  if ((rc = coll_lookup(self, coll, &c)))
+    return rc;
+  if (!ids || n == 0 || n > (SIZE_MAX / 4) / sizeof(char *))
+    return JIWA_EINVAL;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!ids[i])
+      return JIWA_EINVAL;
+    total += (lens ? lens[i] : strlen(ids[i])) + 1;
+  }
+  cjob_t *j = calloc(1, sizeof *j);
+  if (!j)
+    return JIWA_ENOMEM;
+  j->c = c;
+  j->cb = cb;
+  j->ud = ud;
+  j->n = n;
+  j->del = 1;
+  j->ids = calloc(n, sizeof *j->ids);
+  j->lens = calloc(n, sizeof *j->lens);
+  j->arena = malloc(total + 1);
+  if (!j->ids || !j->lens || !j->arena) {
+    cjob_free(j);
+    return JIWA_ENOMEM;
+  }
+  uint8_t *p = j->arena;
+  for (size_t i = 0; i < n; i++) {
+    size_t il = lens ? lens[i] : strlen(ids[i]);
+    memcpy(p, ids[i], il);
+    p[il] = '\0';
+    j->ids[i] = (const char *)p;
+    j->lens[i] = il;
+    p += il + 1;
+  }
+  if ((rc = cjob_start(self, j)))
+    cjob_free(j);
+  return rc;
+}
+
+/* ---- the runtime's store ----------------------------------------------------- */
+
+int jiwa_rt_set_store(jiwa_rt_t *rt, jiwa_store_t *s) {
+  if (!rt || !s)
+    return JIWA_EINVAL;
+  if (rt->store)
+    return JIWA_EEXIST;
+  rt->store = s;
+  return 0;
+}
+
+jiwa_store_t *jiwa_rt_store(jiwa_rt_t *rt) { return rt ? rt->store : NULL; }
+
+int jiwa_rt_add_coll(jiwa_rt_t *rt, jiwa_coll_t *coll) {
+  if (!rt || !coll)
+    return JIWA_EINVAL;
+  if (!rt->store)
+    return JIWA_ESTATE;
+  int rc = 0;
+  pthread_rwlock_wrlock(&rt->colls_lock);
+  for (size_t i = 0; i < rt->ncolls; i++)
+    if (strcmp(jiwa_coll_name(rt->colls[i]), jiwa_coll_name(coll)) == 0)
+      rc = JIWA_EEXIST;
+  if (rc == 0 && rt->ncolls == rt->ccap) {
+    size_t cap = rt->ccap ? rt->ccap * 2 : 8;
+    jiwa_coll_t **p = realloc(rt->colls, cap * sizeof *p);
+    if (p) {
+      rt->colls = p;
+      rt->ccap = cap;
+    } else {
+      rc = JIWA_ENOMEM;
+    }
+  }
+  if (rc == 0)
+    rt->colls[rt->ncolls++] = coll;
+  pthread_rwlock_unlock(&rt->colls_lock);
+  return rc;
+}
+
+jiwa_coll_t *jiwa_rt_coll(jiwa_rt_t *rt, const char *name) {
+  jiwa_coll_t *found = NULL;
+  if (!rt || !name)
+    return NULL;
+  pthread_rwlock_rdlock(&rt->colls_lock);
+  for (size_t i = 0; i < rt->ncolls && !found; i++)
+    if (strcmp(jiwa_coll_name(rt->colls[i]), name) == 0)
+      found = rt->colls[i];
+  pthread_rwlock_unlock(&rt->colls_lock);
+  return found;
+}
+
+static void store_log(int level, const char *line, void *ud) {
+  jiwa_logf(level, "store", "%s", line);
+}
+
+/* Close the collections and the store (after the workers stopped). */
+static void rt_close_store(jiwa_rt_t *rt) {
+  for (size_t i = 0; i < rt->ncolls; i++)
+    jiwa_coll_close(rt->colls[i]);
+  free(rt->colls);
+  rt->colls = NULL;
+  rt->ncolls = rt->ccap = 0;
+  if (rt->store && jiwa_store_close(rt->store))
+    jiwa_logf(JIWA_LOG_ERROR, "rt", "store: %s", jiwa_store_errmsg());
+  rt->store = NULL;
+}
+
+/* Create the missing parents of @p path (0700), like the state dir that
+ * the default store path <state_dir>/store lives in. */
+static void mkdir_parents(const char *path) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(buf, 0700); /* EEXIST is fine; other errors show at open */
+      *p = '/';
+    }
+}
+
+int jiwa_rt_open_store(jiwa_rt_t *rt, const jiwa_conf_t *c, char *err,
+                       size_t errlen) {
+  if (!rt || !c || !c->store_path) {
+    snprintf(err, errlen, "store: no store configured");
+    return JIWA_EINVAL;
+  }
+  if (rt->store) {
+    snprintf(err, errlen, "store: the runtime already has a store");
+    return JIWA_EEXIST;
+  }
+  jiwa_store_config_t sc;
+  jiwa_store_config_init(&sc);
+  sc.path = c->store_path;
+  if (c->store_map_size > 0)
+    sc.map_size = (size_t)c->store_map_size;
+  if (c->store_map_max > 0)
+    sc.map_max = (size_t)c->store_map_max;
+  sc.fast = c->store_fast;
+  sc.log = store_log;
+  mkdir_parents(c->store_path);
+  jiwa_store_t *s;
+  int rc = jiwa_store_open(&sc, &s);
+  if (rc) {
+    snprintf(err, errlen, "store %s: %s", c->store_path, jiwa_store_errmsg());
+    return rc;
+  }
+  rt->store = s;
+  for (size_t i = 0; i < c->n_collections; i++) {
+    const jiwa_coll_conf_t *cc = &c->collections[i];
+    const jiwa_coll_embedder_kind_t *kind =
+        jiwa_coll_embedder_find(cc->embedder);
+    jiwa_embed_t *e = NULL;
+    jiwa_coll_t *coll = NULL;
+    rc = jiwa_coll_embedder_new(cc->embedder, (uint32_t)cc->dim, &e);
+    if (rc == 0) {
+      jiwa_coll_def_t d;
+      jiwa_coll_def_init(&d);
+      d.embedder = e;
+      d.own_embedder = 1;
+      d.embed_blocking = kind ? kind->blocking : 0;
+      d.m = (uint32_t)cc->m;
+      d.ef_construction = (uint32_t)cc->ef_construction;
+      d.ef_search = (uint32_t)cc->ef_search;
+      rc = jiwa_coll_open(s, cc->name, &d, &coll);
+      if (rc)
+        jiwa_embed_destroy(e);
+    }
+    if (rc == 0 && (rc = jiwa_rt_add_coll(rt, coll))) {
+      jiwa_coll_close(coll);
+      snprintf(err, errlen, "store.collections[%zu] '%s': %s", i + 1,
+               cc->name, jiwa_strerror(rc));
+    } else if (rc) {
+      snprintf(err, errlen, "store.collections[%zu] '%s': %s", i + 1,
+               cc->name, jiwa_coll_errmsg());
+    }
+    if (rc) {
+      rt_close_store(rt);
+      return rc;
+    }
+    uint64_t n = 0, t0 = jiwa__now_us();
+    jiwa_coll_count(coll, &n);
+    /* first searches should not pay the page faults of a cold map */
+    jiwa_coll_warm(coll);
+    jiwa_logf(JIWA_LOG_INFO, "store",
+              "collection %s: %llu records (%s, dim %u), warmed in %.1f ms",
+              cc->name, (unsigned long long)n, jiwa_coll_embedder_name(coll),
+              jiwa_coll_dim(coll), (double)(jiwa__now_us() - t0) / 1000.0);
+  }
+  jiwa_logf(JIWA_LOG_INFO, "store", "store %s open (%s), %zu collections",
+            c->store_path, c->store_fast ? "fast" : "durable",
+            c->n_collections);
+  return 0;
+}
+
 static void h_vlog(jiwa_actor_t *self, int level, const char *fmt,
                    va_list ap) {
   jiwa_vlogf(level, self ? self->rec->name : "-", fmt, ap);
@@ -1068,6 +1668,17 @@ const jiwa_host_t jiwa_rt_host = {
     .self_name = h_self_name,
     .http_request = h_http_request,
     .http_cancel = h_http_cancel,
+    .mem_free = h_mem_free,
+    .kv_get = h_kv_get,
+    .kv_put = h_kv_put,
+    .kv_del = h_kv_del,
+    .kv_scan = h_kv_scan,
+    .coll_search = h_coll_search,
+    .coll_get = h_coll_get,
+    .coll_upsert = h_coll_upsert,
+    .coll_delete = h_coll_delete,
+    .coll_stats = h_coll_stats,
+    .coll_result_free = h_coll_result_free,
 };
 
 /* ---- external entry points ---------------------------------------------------- */
@@ -1526,6 +2137,7 @@ int jiwa_rt_new(jiwa_rt_t **out, const jiwa_rt_opts_t *o) {
   }
   atomic_init(&rt->next_id, 1);
   pthread_rwlock_init(&rt->lock, NULL);
+  pthread_rwlock_init(&rt->colls_lock, NULL);
   rt->started_ms = now_ms();
   int n = o->workers > 0 ? o->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
   if (n < 1)
@@ -1609,6 +2221,9 @@ static void close_call(jiwa_worker_t *w, void *ud) {
    * handles close as the loop winds down */
   jiwa__http_free(w->http);
   w->http = NULL;
+  /* every generation is finished, so no store completion is due */
+  jiwa_store_port_close(w->sport);
+  w->sport = NULL;
   uv_close((uv_handle_t *)&w->async, NULL);
   waiter_wake(&st->wait);
 }
@@ -1719,6 +2334,8 @@ void jiwa_rt_free(jiwa_rt_t *rt) {
   for (int i = 0; i < rt->nworkers; i++)
     pthread_mutex_destroy(&rt->workers[i].mu);
   free(rt->workers);
+  rt_close_store(rt);
+  pthread_rwlock_destroy(&rt->colls_lock);
   pthread_rwlock_destroy(&rt->lock);
   jiwa__msg_release(rt->oom_msg);
   free(rt->plugin_dir);

@@ -150,6 +150,43 @@ int jiwa_rt_stop(jiwa_rt_t *rt);
 /** @brief jiwa_rt_stop, then free everything. */
 void jiwa_rt_free(jiwa_rt_t *rt);
 
+/* ---- the store (runtime/store; plugins reach it through ABI 1.2) ------- */
+struct jiwa_store;
+struct jiwa_coll;
+
+/**
+ * @brief Open the store of config @p c (store.path, map sizes, durability)
+ * and every collection of store.collections, and give them to @p rt.
+ * Call before spawning actors, not from a worker thread (blocking).
+ * @return 0, or the store/collection error with @p err set (one line:
+ *         which key or collection, what was wrong, what to do); then
+ *         nothing was kept open.
+ */
+int jiwa_rt_open_store(jiwa_rt_t *rt, const struct jiwa_conf *c, char *err,
+                       size_t errlen);
+
+/**
+ * @brief Give @p rt an open store (before spawning actors). The runtime
+ * owns it from then on: jiwa_rt_free closes it after every actor stopped.
+ * @return 0, JIWA_EEXIST (it already has one) or JIWA_EINVAL.
+ */
+int jiwa_rt_set_store(jiwa_rt_t *rt, struct jiwa_store *s);
+
+/**
+ * @brief Add an open collection of the runtime's store; owned from then on
+ * (closed by jiwa_rt_free). Any thread, also while actors run.
+ * @return 0, JIWA_EEXIST (a collection of that name), JIWA_ESTATE (no
+ *         store set), JIWA_ENOMEM.
+ */
+int jiwa_rt_add_coll(jiwa_rt_t *rt, struct jiwa_coll *coll);
+
+/** @brief The store, or NULL (borrowed; lives until jiwa_rt_free). */
+struct jiwa_store *jiwa_rt_store(jiwa_rt_t *rt);
+
+/** @brief Collection @p name, or NULL (borrowed; lives until
+ *  jiwa_rt_free). Any thread. */
+struct jiwa_coll *jiwa_rt_coll(jiwa_rt_t *rt, const char *name);
+
 /** @brief The host table given to plugins (and used by native actors). */
 extern const jiwa_host_t jiwa_rt_host;
 

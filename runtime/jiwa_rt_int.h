@@ -33,6 +33,9 @@ typedef struct jiwa_module jiwa_module_t;
 typedef struct jiwa_ptimer jiwa_ptimer_t;
 typedef struct jiwa_hcall jiwa_hcall_t;
 struct jiwa_http;
+struct jiwa_store;
+struct jiwa_store_port;
+struct jiwa_coll;
 
 enum { SLOT_OPEN, SLOT_DONE, SLOT_EXPIRED };
 
@@ -89,6 +92,8 @@ struct jiwa_worker {
   jiwa_slot_list_t ext_out; /* external asks waiting on this loop */
   jiwa_hist_t ext_rtt_us;
   struct jiwa_http *http; /* this loop's HTTP engine, made on first use */
+  struct jiwa_store_port *sport; /* store completions to this loop, made on
+                                    first use, closed in close_call */
 };
 
 struct jiwa_module {
@@ -116,6 +121,8 @@ struct jiwa_actor { /* one generation */
   jiwa_slot_list_t out;  /* our asks waiting for a reply */
   jiwa_ptimer_t *timers;
   uint64_t next_timer_id;
+  /* thread-pool jobs and store writes in flight: neither can be taken
+   * back, so both are always awaited (their callbacks run before fini) */
   uint32_t works;
   jiwa_hcall_t *https; /* our HTTP requests not yet done */
   uint32_t nhttps;
@@ -170,6 +177,11 @@ struct jiwa_rt {
   pthread_rwlock_t lock; /* actors[] */
   jiwa_arec_t **actors;
   size_t nactors, cap;
+  /* the store and its collections, owned (closed by jiwa_rt_free) */
+  struct jiwa_store *store;
+  pthread_rwlock_t colls_lock; /* colls[] */
+  struct jiwa_coll **colls;
+  size_t ncolls, ccap;
 };
 
 /* ---- jiwa_rt.c -------------------------------------------------------- */

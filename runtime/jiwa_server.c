@@ -34,9 +34,11 @@
 #define CONN_INFLIGHT_MAX 1024
 
 static const char *const ops_list[] = {
-    "health",        "stats",         "plugin.list", "plugin.load",
-    "plugin.reload", "plugin.unload", "chat",        "policy.reload",
-    "policy.show",   NULL};
+    "health",          "stats",       "plugin.list", "plugin.load",
+    "plugin.reload",   "plugin.unload", "chat",      "policy.reload",
+    "policy.show",     "golden.*",    "knowledge.*", "memory.*",
+    "shadow.*",        "conversations.*", "job.*",   "clusters.*",
+    "classify.*",      NULL};
 
 typedef struct conn conn_t;
 
@@ -907,6 +909,63 @@ static void op_policy(conn_t *c, uint64_t id, const char *type) {
   }
 }
 
+/* Ops served by plugins: the op's prefix names the actor that answers it,
+ * and the frame body goes to that actor unchanged, as a message whose type
+ * is the op ("golden.add" → actor golden_cache, type "golden.add"). Deltas
+ * (progress) and the final come back as frames. */
+static const struct {
+  const char *prefix;
+  const char *actor;
+} forwards[] = {
+    {"golden.", "golden_cache"},   {"knowledge.", "knowledge"},
+    {"memory.", "memory"},         {"shadow.", "shadow"},
+    {"conversations.", "convlog"}, {"job.", "nightly"},
+    {"clusters.", "nightly"},      {"classify.", "classifier"},
+};
+
+static const char *forward_actor(const jiwa_frame_t *f) {
+  for (size_t i = 0; i < sizeof forwards / sizeof *forwards; i++) {
+    size_t n = strlen(forwards[i].prefix);
+    if (f->op_len > n && memcmp(f->op, forwards[i].prefix, n) == 0)
+      return forwards[i].actor;
+  }
+  return NULL;
+}
+
+static void op_forward(conn_t *c, uint64_t id, const jiwa_frame_t *f,
+                       const char *actor) {
+  char type[JIWA_FRAME_OP_MAX + 1];
+  size_t n = f->op_len;
+  for (size_t i = 0; i < n; i++) {
+    char ch = f->op[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+          ch == '_' || ch == '-')) {
+      write_error(c, id, JIWA_EINVAL,
+                  "op names are made of a-z, 0-9, '.', '_' and '-'");
+      return;
+    }
+    type[i] = ch;
+  }
+  type[n] = '\0';
+  req_t *r = req_new(c, id);
+  if (!r) {
+    write_error(c, id, JIWA_ENOMEM, "out of memory");
+    return;
+  }
+  jiwa_server_t *s = c->s;
+  int rc = jiwa_rt_ask(s->rt, actor, type, f->body, f->body_len,
+                       s->o.request_timeout_ms, chat_fn, r);
+  if (rc) {
+    write_error(c, id, rc,
+                rc == JIWA_ENOENT
+                    ? "%s is served by the actor '%s', which is not running; "
+                      "add it to `actors` in the config (see README)"
+                    : "%s: could not be routed to the actor '%s'",
+                type, actor);
+    req_done(r);
+  }
+}
+
 static void dispatch(conn_t *c, const jiwa_frame_t *f) {
   uint64_t id = f->id;
   if (id == 0) {
@@ -941,6 +1000,8 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     op_policy(c, id, "policy.reload");
   else if (jiwa_frame_op_is(f, "policy.show"))
     op_policy(c, id, "policy.show");
+  else if (forward_actor(f))
+    op_forward(c, id, f, forward_actor(f));
   else {
     char op[JIWA_FRAME_OP_MAX + 1];
     size_t n = f->op_len;
@@ -950,7 +1011,9 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     write_error(c, id, JIWA_ENOTSUP,
                 "unknown op '%s'; ops are: health, stats, plugin.list, "
                 "plugin.load, plugin.reload, plugin.unload, chat, "
-                "policy.reload, policy.show",
+                "policy.reload, policy.show, and those served by plugins: "
+                "golden.*, knowledge.*, memory.*, shadow.*, "
+                "conversations.*, job.*, clusters.*, classify.*",
                 op);
   }
 }

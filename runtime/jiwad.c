@@ -1,6 +1,7 @@
-/* jiwad — the jiwa daemon: loads the config, starts the actor runtime and
- * its plugins, and serves until SIGINT/SIGTERM. SIGHUP reloads every
- * plugin; SIGUSR1 logs the runtime's stats. */
+/* jiwad — the jiwa daemon: loads the config, opens the store and its
+ * collections, starts the actor runtime and its plugins, and serves until
+ * SIGINT/SIGTERM (the store closes after the actors stopped). SIGHUP
+ * reloads every plugin; SIGUSR1 logs the runtime's stats. */
 #include <getopt.h>
 #include <signal.h>
 #include <limits.h>
@@ -405,6 +406,15 @@ int main(int argc, char **argv) {
     jiwa_conf_free(&conf);
     return rc ? 1 : 0;
   }
+  /* The store and its collections come before the plugins that use them;
+   * the runtime owns them from here and closes them when it is freed. */
+  rc = jiwa_rt_open_store(rt, &conf, err, sizeof err);
+  if (rc) {
+    fprintf(stderr, "jiwad: %s: %s\n", conf.path, err);
+    jiwa_rt_free(rt);
+    jiwa_conf_free(&conf);
+    return rc == JIWA_ECONFIG ? 2 : 1;
+  }
   /* Load and validate every plugin before serving anything: a config that
    * does not fully load does not start. */
   for (size_t i = 0; i < conf.n_actors; i++) {
@@ -425,8 +435,9 @@ int main(int argc, char **argv) {
     }
   }
   if (check) {
-    printf("jiwad: %s is valid: %zu actors loaded\n", conf.path,
-           conf.n_actors);
+    printf("jiwad: %s is valid: %zu actors loaded, store %s with %zu "
+           "collections\n",
+           conf.path, conf.n_actors, conf.store_path, conf.n_collections);
     rc = jiwa_rt_stop(rt);
     jiwa_rt_free(rt);
     jiwa_conf_free(&conf);

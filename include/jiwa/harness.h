@@ -27,6 +27,11 @@
  * runs on 127.0.0.1 (bind port 0), and check the traffic with
  * jiwa_harness_http_stats (e.g. `active == 0` after each ask: no request
  * left behind; `reused` for connection reuse).
+ *
+ * The store works as in jiwad too (ABI 1.2): the harness opens a private
+ * LMDB store in its temp state dir (no fsync; removed at close), so
+ * jiwa_kv_* calls work at once. Add the collections the plugin expects
+ * with jiwa_harness_add_collection (the `store.collections` of jiwad).
  */
 #ifndef JIWA_HARNESS_H
 #define JIWA_HARNESS_H
@@ -84,6 +89,26 @@ int jiwa_harness_add_actor(jiwa_harness_t *h, const char *name,
  * @return 0 or JIWA_ESHUTDOWN.
  */
 int jiwa_harness_http_stats(jiwa_harness_t *h, jiwa_http_stats_t *out);
+
+/**
+ * @brief Open collection @p name in the harness's store, as jiwad does for
+ * a `store.collections` entry, and make it visible to the plugin.
+ * @param embedder embedder kind ("hash"; NULL = "hash").
+ * @param dim      vector dimension (8..65536).
+ * @return 0, or the error with @p err set (JIWA_EEXIST: already added).
+ */
+int jiwa_harness_add_collection(jiwa_harness_t *h, const char *name,
+                                const char *embedder, uint32_t dim, char *err,
+                                size_t errlen);
+
+/** @brief The harness's store (runtime/store/jiwa_store.h), to inspect
+ *  what the plugin wrote. Borrowed; lives until jiwa_harness_close. */
+struct jiwa_store *jiwa_harness_store(jiwa_harness_t *h);
+
+/** @brief Collection @p name (runtime/store/jiwa_coll.h), or NULL.
+ *  Borrowed; lives until jiwa_harness_close. */
+struct jiwa_coll *jiwa_harness_collection(jiwa_harness_t *h,
+                                          const char *name);
 
 /** @brief Release a reply's messages. */
 void jiwa_harness_reply_free(jiwa_harness_reply_t *r);

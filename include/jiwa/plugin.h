@@ -25,6 +25,12 @@
  *  - HTTP (ABI 1.1): jiwa_http_request / jiwa_http_cancel with the types of
  *    jiwa/http.h; parse event streams with jiwa/sse.h (in libjiwa_sdk).
  *    A plugin that must also run on a 1.0 host gets JIWA_ENOTSUP there.
+ *  - Store (ABI 1.2): a key-value namespace per actor (jiwa_kv_*) and the
+ *    daemon's vector collections (jiwa_collection_*, types in jiwa/store.h).
+ *    Reads are synchronous and fast (copy-out or borrowed for a callback);
+ *    writes are asynchronous: they go through the store's single writer and
+ *    their completion runs later on this actor's loop. On an older host
+ *    they return JIWA_ENOTSUP.
  */
 #ifndef JIWA_PLUGIN_H
 #define JIWA_PLUGIN_H
@@ -36,6 +42,7 @@
 #include "errors.h"
 #include "http.h"
 #include "mp.h"
+#include "store.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,7 +51,7 @@ extern "C" {
 /** ABI major: a plugin built for another major is refused. */
 #define JIWA_ABI_MAJOR 1
 /** ABI minor: grows when fields are appended to the host table. */
-#define JIWA_ABI_MINOR 1
+#define JIWA_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define JIWA_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -135,6 +142,26 @@ typedef void (*jiwa_work_fn)(void *ud);
 typedef void (*jiwa_done_cb)(jiwa_actor_t *self, void *ctx, int status,
                              void *ud);
 
+/**
+ * Completion of an asynchronous store write (ABI 1.2), on the actor's loop,
+ * exactly once per write that was accepted.
+ * @param status 0: committed (durable unless the store runs `fast`);
+ *        JIWA_EIO: the commit failed, nothing of the write happened;
+ *        JIWA_ETOOBIG: the store reached store.map_max; JIWA_EINVAL,
+ *        JIWA_ENOTSUP, JIWA_ENOMEM: a collection write refused on the
+ *        thread pool (bad record, no embedder); JIWA_ESHUTDOWN.
+ */
+typedef void (*jiwa_store_cb)(jiwa_actor_t *self, void *ctx, int status,
+                              void *ud);
+
+/**
+ * One item of jiwa_kv_scan: key without the namespace, msgpack value; both
+ * borrowed for the call only. Return 0 to go on, 1 to stop (the scan
+ * returns the count so far), a negative code to abort (returned).
+ */
+typedef int (*jiwa_kv_scan_cb)(const void *key, size_t klen, const void *val,
+                               size_t vlen, void *ud);
+
 /* ---- the host table ----------------------------------------------------- */
 
 /**
@@ -194,6 +221,31 @@ typedef struct jiwa_host {
   int (*http_request)(jiwa_actor_t *self, const jiwa_http_req_t *req,
                       const jiwa_http_cbs_t *cbs, void *ud, uint64_t *id);
   int (*http_cancel)(jiwa_actor_t *self, uint64_t id);
+
+  /* ---- ABI 1.2 ---- */
+  /* store: see the jiwa_kv_* and jiwa_collection_* wrappers */
+  void (*mem_free)(void *p);
+  int (*kv_get)(jiwa_actor_t *self, const void *key, size_t klen, void **val,
+                size_t *vlen);
+  int (*kv_put)(jiwa_actor_t *self, const void *key, size_t klen,
+                const void *val, size_t vlen, jiwa_store_cb cb, void *ud);
+  int (*kv_del)(jiwa_actor_t *self, const void *key, size_t klen,
+                jiwa_store_cb cb, void *ud);
+  int (*kv_scan)(jiwa_actor_t *self, const void *prefix, size_t plen,
+                 uint32_t max_items, jiwa_kv_scan_cb cb, void *ud);
+  int (*coll_search)(jiwa_actor_t *self, const char *coll,
+                     const jiwa_coll_query_t *q, jiwa_coll_result_t *out);
+  int (*coll_get)(jiwa_actor_t *self, const char *coll, const char *id,
+                  size_t id_len, uint32_t flags, jiwa_coll_result_t *out);
+  int (*coll_upsert)(jiwa_actor_t *self, const char *coll,
+                     const jiwa_coll_record_t *recs, size_t n,
+                     jiwa_store_cb cb, void *ud);
+  int (*coll_delete)(jiwa_actor_t *self, const char *coll,
+                     const char *const *ids, const size_t *lens, size_t n,
+                     jiwa_store_cb cb, void *ud);
+  int (*coll_stats)(jiwa_actor_t *self, const char *coll, void **mp,
+                    size_t *len);
+  void (*coll_result_free)(jiwa_coll_result_t *r);
 } jiwa_host_t;
 
 /** True when the host table @p h has field @p f (it may be older). */
@@ -447,6 +499,187 @@ static inline int jiwa_http_cancel(jiwa_actor_t *self, uint64_t id) {
   if (!JIWA_HOST_HAS(jiwa__host, http_cancel))
     return JIWA_ENOTSUP;
   return jiwa__host->http_cancel(self, id);
+}
+
+/* ---- store (ABI 1.2) -----------------------------------------------------
+ *
+ * Key-value: each actor has its own namespace (its configured name); keys
+ * are 1..(510 - name length) bytes (the store keeps "<name>\0<key>"),
+ * values one msgpack object of at most 1 GiB. Collections: the ones configured in store.collections, by name.
+ *
+ * Writes (jiwa_kv_put/del, jiwa_collection_upsert/delete) are queued to the
+ * store's writer; @p cb runs once on this actor's loop after the commit
+ * (in submission order per actor for kv; collection writes commit in call
+ * order per collection). A write that returns an error never calls @p cb.
+ *
+ * Unload and reload: an accepted write cannot be taken back, so it always
+ * completes. It counts as in-flight work of the generation that made it
+ * (like a thread-pool job): a generation that is draining, cut short at its
+ * drain deadline or stopped at shutdown stays alive until every one of its
+ * writes has committed (or failed), and @p cb runs *before* the plugin's
+ * fini, with the real status. Once a generation is being cut short, new
+ * writes are refused with JIWA_ECANCELED.
+ */
+
+/** @brief Free memory the host handed out (jiwa_kv_get values, stats).
+ *  NULL is fine. */
+static inline void jiwa_kv_free(void *p) {
+  if (p && JIWA_HOST_HAS(jiwa__host, mem_free))
+    jiwa__host->mem_free(p);
+}
+
+/**
+ * @brief Read key @p key of this actor's namespace (synchronous copy-out;
+ * microseconds: fine on the loop).
+ * @param val  out: a copy of the msgpack value, owned by the caller: release
+ *             it with jiwa_kv_free. Untouched on error.
+ * @param vlen out: its length.
+ * @return 0; JIWA_ENOENT (no such key); JIWA_EINVAL (NULL or bad key);
+ *         JIWA_ETOOBIG (key too long); JIWA_ESTATE (the daemon runs without
+ *         a store); JIWA_EPROTO (the stored value is corrupt); JIWA_EBUSY
+ *         (all store readers busy); JIWA_ENOMEM; JIWA_ENOTSUP (host older
+ *         than ABI 1.2).
+ */
+static inline int jiwa_kv_get(jiwa_actor_t *self, const void *key,
+                              size_t klen, void **val, size_t *vlen) {
+  if (!JIWA_HOST_HAS(jiwa__host, kv_get))
+    return JIWA_ENOTSUP;
+  return jiwa__host->kv_get(self, key, klen, val, vlen);
+}
+
+/**
+ * @brief Write key @p key = @p val (one msgpack object; copied) in this
+ * actor's namespace, asynchronously: @p cb (may be NULL: fire and forget,
+ * but the write still counts as in flight) runs once after the commit.
+ * @return 0 (cb will run) or, with no callback ever: JIWA_EINVAL (bad key,
+ *         value not one msgpack object); JIWA_ETOOBIG; JIWA_EBUSY (writer
+ *         queue full: retry later); JIWA_ECANCELED (this generation is
+ *         being stopped); JIWA_ESTATE (no store); JIWA_ESHUTDOWN;
+ *         JIWA_ENOMEM; JIWA_ENOTSUP.
+ */
+static inline int jiwa_kv_put(jiwa_actor_t *self, const void *key,
+                              size_t klen, const void *val, size_t vlen,
+                              jiwa_store_cb cb, void *ud) {
+  if (!JIWA_HOST_HAS(jiwa__host, kv_put))
+    return JIWA_ENOTSUP;
+  return jiwa__host->kv_put(self, key, klen, val, vlen, cb, ud);
+}
+
+/** @brief Delete key @p key (a missing key is not an error); asynchronous
+ *  like jiwa_kv_put, same errors. */
+static inline int jiwa_kv_del(jiwa_actor_t *self, const void *key,
+                              size_t klen, jiwa_store_cb cb, void *ud) {
+  if (!JIWA_HOST_HAS(jiwa__host, kv_del))
+    return JIWA_ENOTSUP;
+  return jiwa__host->kv_del(self, key, klen, cb, ud);
+}
+
+/**
+ * @brief Visit, in key order, the keys of this actor's namespace starting
+ * with @p prefix (synchronous; plen 0 = all), at most @p max_items of them
+ * (0 = 1000; at most 100000): a bound on the time spent on the loop.
+ * @p cb gets borrowed key and value; it must not keep them, and must not
+ * call jiwa_kv_get or another scan (one read snapshot per thread).
+ * Writes made meanwhile are not seen (a snapshot).
+ * @return the number of items visited (>= 0), the callback's negative
+ *         code, or JIWA_EINVAL, JIWA_ESTATE, JIWA_EPROTO, JIWA_EBUSY,
+ *         JIWA_ENOTSUP.
+ */
+static inline int jiwa_kv_scan(jiwa_actor_t *self, const void *prefix,
+                               size_t plen, uint32_t max_items,
+                               jiwa_kv_scan_cb cb, void *ud) {
+  if (!JIWA_HOST_HAS(jiwa__host, kv_scan))
+    return JIWA_ENOTSUP;
+  return jiwa__host->kv_scan(self, prefix, plen, max_items, cb, ud);
+}
+
+/**
+ * @brief Search collection @p coll (synchronous, well under a millisecond:
+ * call it right in receive). See jiwa_coll_query_t: a vector or a text,
+ * k, min_score, filters (field = value; values OR, filters AND, applied
+ * during the index walk), dedup. Reads the last committed state.
+ * @param out filled on success; owned by the caller: release with
+ *            jiwa_collection_result_free. Zeroed on error.
+ * @return 0 (possibly 0 hits); JIWA_ENOENT (no such collection); JIWA_EINVAL
+ *         (bad query); JIWA_ENOTSUP (text query on a collection whose
+ *         embedder needs the network: search by vector; or host older than
+ *         1.2); JIWA_ESTATE (no store); JIWA_EPROTO (corrupt data);
+ *         JIWA_ENOMEM.
+ */
+static inline int jiwa_collection_search(jiwa_actor_t *self, const char *coll,
+                                         const jiwa_coll_query_t *q,
+                                         jiwa_coll_result_t *out) {
+  if (!JIWA_HOST_HAS(jiwa__host, coll_search))
+    return JIWA_ENOTSUP;
+  return jiwa__host->coll_search(self, coll, q, out);
+}
+
+/**
+ * @brief One record of @p coll by id (synchronous).
+ * @param flags JIWA_COLL_WITH_TEXT | JIWA_COLL_WITH_META | JIWA_COLL_WITH_VEC.
+ * @param out   one hit; release with jiwa_collection_result_free.
+ * @return 0; JIWA_ENOENT (no such collection or id); JIWA_EINVAL;
+ *         JIWA_ESTATE; JIWA_EPROTO; JIWA_ENOMEM; JIWA_ENOTSUP.
+ */
+static inline int jiwa_collection_get(jiwa_actor_t *self, const char *coll,
+                                      const char *id, size_t id_len,
+                                      uint32_t flags,
+                                      jiwa_coll_result_t *out) {
+  if (!JIWA_HOST_HAS(jiwa__host, coll_get))
+    return JIWA_ENOTSUP;
+  return jiwa__host->coll_get(self, coll, id, id_len, flags, out);
+}
+
+/**
+ * @brief Insert or replace @p n records of @p coll (everything is copied
+ * before this returns). Embedding, indexing and the image save run on the
+ * thread pool, then the batch goes through the writer; @p cb (may be NULL)
+ * gets the final status: 0 once committed and visible to searches, or the
+ * validation error (JIWA_EINVAL: a bad record; nothing was written).
+ * @return 0 (cb will run) or, with no callback ever: JIWA_ENOENT (no such
+ *         collection); JIWA_EINVAL (n == 0, NULL records or ids);
+ *         JIWA_ECANCELED; JIWA_ESTATE; JIWA_ENOMEM; JIWA_ENOTSUP.
+ */
+static inline int jiwa_collection_upsert(jiwa_actor_t *self, const char *coll,
+                                         const jiwa_coll_record_t *recs,
+                                         size_t n, jiwa_store_cb cb,
+                                         void *ud) {
+  if (!JIWA_HOST_HAS(jiwa__host, coll_upsert))
+    return JIWA_ENOTSUP;
+  return jiwa__host->coll_upsert(self, coll, recs, n, cb, ud);
+}
+
+/** @brief Delete records of @p coll by id (missing ids are skipped);
+ *  asynchronous like jiwa_collection_upsert. @p lens NULL = NUL-terminated
+ *  ids. Same errors. */
+static inline int jiwa_collection_delete(jiwa_actor_t *self, const char *coll,
+                                         const char *const *ids,
+                                         const size_t *lens, size_t n,
+                                         jiwa_store_cb cb, void *ud) {
+  if (!JIWA_HOST_HAS(jiwa__host, coll_delete))
+    return JIWA_ENOTSUP;
+  return jiwa__host->coll_delete(self, coll, ids, lens, n, cb, ud);
+}
+
+/**
+ * @brief Statistics of @p coll as one msgpack map {name, in_place, embedder,
+ * dim, count, slots, image_bytes, m, ef_search, langs = {<lang> = {count,
+ * categories = {<category> = n}}}} (synchronous).
+ * @param mp out: owned by the caller, release with jiwa_kv_free.
+ * @return 0; JIWA_ENOENT; JIWA_ESTATE; JIWA_EPROTO; JIWA_ENOMEM;
+ *         JIWA_ENOTSUP.
+ */
+static inline int jiwa_collection_stats(jiwa_actor_t *self, const char *coll,
+                                        void **mp, size_t *len) {
+  if (!JIWA_HOST_HAS(jiwa__host, coll_stats))
+    return JIWA_ENOTSUP;
+  return jiwa__host->coll_stats(self, coll, mp, len);
+}
+
+/** @brief Release a search or get result (an empty one is fine). */
+static inline void jiwa_collection_result_free(jiwa_coll_result_t *r) {
+  if (r && r->mem && JIWA_HOST_HAS(jiwa__host, coll_result_free))
+    jiwa__host->coll_result_free(r);
 }
 
 #ifdef __cplusplus

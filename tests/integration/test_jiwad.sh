@@ -89,13 +89,14 @@ cat >"$T/p.lua" <<'LUA'
 function on_chat(req) return { text = "policy says " .. req.text } end
 LUA
 cat >"$T/pol.lua" <<CONF
+-- one router per worker, each with its own Lua state, chats spread over both
+local router = { file = "$T/p.lua", fallback_actor = "echo", fallback_type = "chat" }
 return { workers = 2, plugin_dir = "$PLUGINS", state_dir = "$T/state3",
-         chat = { actor = "router" },
+         chat = { actor = "router0,router1" },
          actors = {
            { name = "echo", plugin = "echo" },
-           { name = "router", plugin = "policy",
-             config = { file = "$T/p.lua", fallback_actor = "echo",
-                        fallback_type = "chat" } } } }
+           { name = "router0", plugin = "policy", worker = 0, config = router },
+           { name = "router1", plugin = "policy", worker = 1, config = router } } }
 CONF
 : >"$T/run.log"  # truncated now: the & job would do it later (a race)
 "$JIWAD" -c "$T/pol.lua" >>"$T/run.log" 2>&1 &
@@ -108,8 +109,11 @@ printf 'function on_chat(req)\n  return {\nend\n' >"$T/p.lua"
 expect "a broken policy is refused with its line" 1 "p.lua:3:" "$JIWA" policy reload
 expect "the old policy keeps serving" 0 "policy says still" "$JIWA" chat still
 printf 'function on_chat(req) error("boom") end\n' >"$T/p.lua"
-expect "reload of a policy that fails at run time" 0 "p.lua: 2 requests" "$JIWA" policy reload
+expect "reload of a policy that fails at run time (both routers)" 0 "p.lua: 1 requests" "$JIWA" policy reload
 expect "a failing policy falls back to the plain route" 0 "halo, again" "$JIWA" chat again
+expect "... on the other router too" 0 "halo, more" "$JIWA" chat more
+expect "explain shows the fallback" 0 "the fallback route answered" "$JIWA" chat explained --explain
+expect "a plugin-served op without its actor is named" 1 "golden_cache" "$JIWA" golden list
 # SIGHUP reloads plugins, the policy engine with them: its init reads the
 # file again (a broken file would leave the running version serving).
 printf 'function on_chat(req) return { text = "v2 " .. req.text } end\n' >"$T/p.lua"

@@ -511,11 +511,12 @@ static void test_hello(void **state) {
   assert_int_equal(fr_str(&f, "server", server, sizeof server), 0);
   assert_string_equal(server, "jiwad " VERSION);
   /* ops: every op, in order */
-  static const char *const want[] = {"health",        "stats",
-                                     "plugin.list",   "plugin.load",
-                                     "plugin.reload", "plugin.unload",
-                                     "chat",          "policy.reload",
-                                     "policy.show"};
+  static const char *const want[] = {
+      "health",        "stats",         "plugin.list",     "plugin.load",
+      "plugin.reload", "plugin.unload", "chat",            "policy.reload",
+      "policy.show",   "golden.*",      "knowledge.*",     "memory.*",
+      "shadow.*",      "conversations.*", "job.*",         "clusters.*",
+      "classify.*"};
   jiwa_mp_reader_t at;
   assert_int_equal(jiwa_mp_map_find(f.body, f.body_len, "ops", &at), 0);
   jiwa_mp_item_t it;
@@ -894,6 +895,87 @@ static void test_chat(void **state) {
   cli_close(&c);
 }
 
+/* The chat fields beyond text: lang, explain, attrs (a map of at most
+ * 4 KiB); wrong ones are named. */
+static void test_chat_fields(void **state) {
+  fx_t *fx = *state;
+  cli_t c;
+  open_ok(fx, &c);
+  fr_t f;
+  jiwa_mp_writer_t b;
+  jiwa_mp_writer_init(&b);
+  msgpack_pack_map(&b.pk, 4);
+  jiwa_mp_put_kv_str(&b.pk, "text", "halo");
+  jiwa_mp_put_kv_str(&b.pk, "lang", "id");
+  jiwa_mp_put_kv_bool(&b.pk, "explain", 1);
+  jiwa_mp_put_str(&b.pk, "attrs");
+  msgpack_pack_map(&b.pk, 1);
+  jiwa_mp_put_kv_bool(&b.pk, "team", 1);
+  call(&c, 1, "chat", &b, &f);
+  jiwa_mp_writer_free(&b);
+  expect_reply(&f, 1);
+  fr_free(&f);
+
+  jiwa_mp_writer_init(&b);
+  msgpack_pack_map(&b.pk, 2);
+  jiwa_mp_put_kv_str(&b.pk, "text", "halo");
+  jiwa_mp_put_kv_str(&b.pk, "attrs", "team");
+  call(&c, 2, "chat", &b, &f);
+  jiwa_mp_writer_free(&b);
+  expect_error(&f, 2, JIWA_EINVAL, "field 'attrs' must be a map");
+  fr_free(&f);
+
+  jiwa_mp_writer_init(&b);
+  msgpack_pack_map(&b.pk, 2);
+  jiwa_mp_put_kv_str(&b.pk, "text", "halo");
+  jiwa_mp_put_kv_str(&b.pk, "lang", "indonesian-of-bali-x");
+  call(&c, 3, "chat", &b, &f);
+  jiwa_mp_writer_free(&b);
+  expect_error(&f, 3, JIWA_EINVAL, "field 'lang' must be a string of 2 to 16");
+  fr_free(&f);
+
+  jiwa_mp_writer_init(&b);
+  msgpack_pack_map(&b.pk, 2);
+  jiwa_mp_put_kv_str(&b.pk, "text", "halo");
+  jiwa_mp_put_kv_str(&b.pk, "explain", "yes");
+  call(&c, 4, "chat", &b, &f);
+  jiwa_mp_writer_free(&b);
+  expect_error(&f, 4, JIWA_EINVAL, "field 'explain' must be a boolean");
+  fr_free(&f);
+  cli_close(&c);
+}
+
+/* Ops served by plugins go to the actor their prefix names, body
+ * unchanged; without that actor the error says which one to add. */
+static void test_forwarded_ops(void **state) {
+  fx_t *fx = *state;
+  cli_t c;
+  open_ok(fx, &c);
+  fr_t f;
+  jiwa_mp_writer_t b;
+  body_chat(&b, "list", 0);
+  call(&c, 1, "golden.list", &b, &f);
+  expect_error(&f, 1, JIWA_ENOENT,
+               "golden.list is served by the actor 'golden_cache', which is "
+               "not running");
+  fr_free(&f);
+  char err[512];
+  assert_int_equal(jiwa_rt_spawn_plugin(fx->rt, "golden_cache", "echo", -1,
+                                        NULL, 0, err, sizeof err),
+                   0);
+  call(&c, 2, "golden.list", &b, &f);
+  expect_reply(&f, 2);
+  char s[128];
+  assert_int_equal(fr_str(&f, "text", s, sizeof s), 0);
+  jt_assert_contains(s, "list");
+  fr_free(&f);
+  call(&c, 3, "golden.LIST", &b, &f);
+  expect_error(&f, 3, JIWA_EINVAL, "op names are made of a-z");
+  fr_free(&f);
+  jiwa_mp_writer_free(&b);
+  cli_close(&c);
+}
+
 static void test_chat_stream(void **state) {
   fx_t *fx = *state;
   cli_t c;
@@ -1024,7 +1106,7 @@ static void test_request_errors(void **state) {
   bad_request(&c, &id, "nope", NULL, JIWA_ENOTSUP,
               "unknown op 'nope'; ops are: health, stats, plugin.list, "
               "plugin.load, plugin.reload, plugin.unload, chat, policy.reload, "
-              "policy.show");
+              "policy.show, and those served by plugins: golden.*");
   /* an op of the maximum length is still just unknown */
   char longop[JIWA_FRAME_OP_MAX + 1];
   memset(longop, 'o', JIWA_FRAME_OP_MAX);
@@ -2209,6 +2291,8 @@ int main(void) {
       T(test_load_worker_out_of_range, o_default),
       T(test_chat, o_default),
       T(test_chat_stream, o_default),
+      T(test_chat_fields, o_default),
+      T(test_forwarded_ops, o_default),
       T(test_concurrent_on_one_connection, o_default),
       T(test_request_errors, o_default),
       T(test_unknown_op_shown_safely, o_default),

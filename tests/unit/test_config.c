@@ -534,7 +534,7 @@ static void test_unknown_keys_at_each_level(void **state) {
   expect_fail(fx, "return { workrs = 4 }",
               "jiwa.lua: key 'workrs': unknown key; did you mean "
               "'workers'? (known keys: workers, plugin_dir, state_dir, log, "
-              "runtime, actors, socket, chat)");
+              "runtime, actors, socket, chat, store)");
   expect_fail(fx, "return { log = { lvl = 'info' } }",
               "jiwa.lua: log: key 'lvl': unknown key; did you mean 'level'?");
   expect_fail(fx, "return { runtime = { ask_timeout = 5 } }",

@@ -59,11 +59,21 @@ static const char usage_main[] =
     "  plugin load NAME PLUGIN [--worker N] [--config LUA_TABLE]\n"
     "                                  start actor NAME from PLUGIN.so\n"
     "  plugin reload NAME              hot-reload an actor's plugin\n"
-    "  policy reload|show              reload or describe the Lua policy\n"
     "  plugin unload NAME              stop an actor\n"
-    "  chat TEXT [--user U] [--session S] [--stream]\n"
+    "  policy reload|show              reload or describe the Lua policy\n"
+    "  policy test FILE --requests REQS.jsonl\n"
+    "                                  dry-run a policy (no daemon needed)\n"
+    "  chat TEXT [--user U] [--session S] [--lang L] [--stream] [--explain]\n"
     "                                  ask the assistant (TEXT '-' reads "
     "stdin)\n"
+    "  golden list|add|rm|import|invalidate   golden answers\n"
+    "  knowledge import|search|stats   the cultural knowledge\n"
+    "  memory show|forget USER         what jiwa remembers of a user\n"
+    "  shadow report                   primary vs shadow model\n"
+    "  conversations export|import     the conversation log (JSONL)\n"
+    "  job run|runs, clusters show     nightly jobs and their results\n"
+    "  classify FILE.jsonl             classify documents\n"
+    "  store check|backup PATH         the LMDB store\n"
     "  help [COMMAND]                  this text, or a command's\n"
     "\n"
     "options (anywhere on the line):\n"
@@ -407,13 +417,25 @@ static void table_print(const table_t *t) {
 /* ---- options -------------------------------------------------------------
  */
 
-enum { C_NONE, C_HEALTH, C_STATS, C_PLUGINS, C_PLUGIN, C_CHAT, C_POLICY, C_HELP };
+enum {
+  C_NONE,
+  C_HEALTH,
+  C_STATS,
+  C_PLUGINS,
+  C_PLUGIN,
+  C_CHAT,
+  C_POLICY,
+  C_HELP,
+  C_SVC /* golden, knowledge, memory, ...: ops.c */
+};
 
 typedef struct {
   const char *socket, *config_file, *plugin_config, *timeout;
   const char *worker, *user, *session, *lang;
   const char *requests, *vars, *plugin_dir;
   int json, help, version, stream, explain, check;
+  cli_kv_t *svc_opts; /* options of a C_SVC command, checked by ops.c */
+  size_t nsvc_opts;
   /* where a command-specific option was first seen, for the error */
   const char *cmd_only_opt;
   int cmd_only_for;
@@ -441,7 +463,10 @@ static const char *const option_names[] = {
     "--lang",   "--requests", "--vars",  "--plugin-dir", "--check", NULL};
 
 static const char *const command_names[] = {
-    "health", "stats", "plugins", "plugin", "chat", "policy", "help", NULL};
+    "health",   "stats",  "plugins",   "plugin",        "chat",
+    "policy",   "help",   "golden",    "knowledge",     "memory",
+    "shadow",   "conversations",       "job",           "clusters",
+    "classify", "store",  NULL};
 
 static int command_of(const char *s) {
   if (!s)
@@ -455,6 +480,8 @@ static int command_of(const char *s) {
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
     if (strcmp(s, t[i].n) == 0)
       return t[i].c;
+  if (cli_svc_group(s))
+    return C_SVC;
   return -1;
 }
 
@@ -472,6 +499,8 @@ static const char *help_of(int cmd) {
     return usage_chat;
   case C_POLICY:
     return usage_policy;
+  case C_SVC:
+    return NULL; /* per group: cli_svc_usage */
   default:
     return usage_main;
   }
@@ -491,6 +520,8 @@ static const char *help_hint(int cmd) {
     return "jiwa chat --help";
   case C_POLICY:
     return "jiwa policy --help";
+  case C_SVC:
+    return "jiwa GROUP --help";
   default:
     return "jiwa --help";
   }
@@ -519,6 +550,40 @@ static int parse_args(int argc, char **argv, opts_t *o) {
     for (; d->name; d++)
       if (strlen(d->name) == nl && strncmp(a, d->name, nl) == 0)
         break;
+    int svc_val = 0;
+    /* after a service group word, its own options come first (--lang of
+     * `knowledge search` is not chat's); the global ones stay global */
+    if ((!d->name || d->only_for != C_NONE) && o->npos &&
+        cli_svc_group(o->pos[0])) {
+      char nm[40];
+      snprintf(nm, sizeof nm, "%.*s", (int)(nl < 39 ? nl : 39), a);
+      if (cli_svc_option(o->pos[0], nm, &svc_val)) {
+        const char *val = "";
+        if (svc_val) {
+          if (eq)
+            val = eq + 1;
+          else if (i + 1 < argc)
+            val = argv[++i];
+          else
+            return usage_error("jiwa --help", "option %s needs a value", nm);
+        } else if (eq) {
+          return usage_error("jiwa --help", "option %s takes no value", nm);
+        }
+        cli_kv_t *nk = realloc(o->svc_opts, (o->nsvc_opts + 1) * sizeof *nk);
+        if (!nk)
+          return usage_error("jiwa --help", "out of memory");
+        o->svc_opts = nk;
+        nk[o->nsvc_opts].name = d->name ? d->name : a; /* "--lang=x": cut */
+        if (eq) {
+          char *cut = strndup(a, nl);
+          if (!cut)
+            return usage_error("jiwa --help", "out of memory");
+          nk[o->nsvc_opts].name = cut; /* freed with the process */
+        }
+        nk[o->nsvc_opts++].value = val;
+        continue;
+      }
+    }
     if (!d->name) {
       char nm[40];
       snprintf(nm, sizeof nm, "%.*s", (int)(nl < 39 ? nl : 39), a);
@@ -645,6 +710,7 @@ typedef struct {
   uint64_t started;
   sockref_t sock;
   jiwa_client_t *c;
+  const cli_svc_t *svc; /* C_SVC: the subcommand */
 } ctx_t;
 
 static uint32_t time_left(const ctx_t *x) {
@@ -1063,6 +1129,47 @@ static int cmd_policy(ctx_t *x) {
                      NULL, 0, NULL, NULL, render_policy);
 }
 
+/* golden, knowledge, memory, shadow, conversations, job, clusters,
+ * classify, store: ops served by plugins and the store (ops.c). */
+static void svc_delta(const jiwa_client_frame_t *d, void *ud) {
+  const ctx_t *x = ud;
+  if (x->o->json) {
+    print_json(d->body, d->body_len);
+    return;
+  }
+  cli_svc_delta(d->body, d->body_len, (void *)x->svc);
+}
+
+static void render_svc(const ctx_t *x, const jiwa_client_frame_t *f) {
+  cli_svc_render(x->svc, f->body, f->body_len);
+}
+
+static int cmd_svc(ctx_t *x) {
+  const opts_t *o = x->o;
+  const char *group = o->pos[0], *sub = o->npos > 1 ? o->pos[1] : NULL;
+  const cli_svc_t *s = cli_svc_find(group, sub);
+  char hint[64];
+  snprintf(hint, sizeof hint, "jiwa %s --help", group);
+  if (!s)
+    return usage_error(hint, sub ? "'%s' has no subcommand '%s'"
+                                 : "'%s' needs a subcommand",
+                       group, sub);
+  int first = cli_svc_has_sub(s) ? 2 : 1;
+  jiwa_mp_writer_t w;
+  char err[512];
+  int rc = cli_svc_body(s, o->npos - first, o->pos + first, o->svc_opts,
+                        o->nsvc_opts, &w, err, sizeof err);
+  if (rc == -2)
+    return EXIT_USAGE;
+  if (rc)
+    return usage_error(hint, "%s", err);
+  x->svc = s;
+  rc = run_request(x, cli_svc_op(s), w.sbuf.data, w.sbuf.size, svc_delta, x,
+                   render_svc);
+  jiwa_mp_writer_free(&w);
+  return rc;
+}
+
 static int cmd_plugin(ctx_t *x) {
   const opts_t *o = x->o;
   const char *sub = o->npos > 1 ? o->pos[1] : NULL;
@@ -1294,12 +1401,18 @@ int main(int argc, char **argv) {
   int cmd = command_of(cmdword);
   if (cmd == C_HELP) {
     int what = o.npos > 1 ? command_of(o.pos[1]) : C_NONE;
-    fputs(help_of(what > 0 ? what : C_NONE), stdout);
+    if (what == C_SVC)
+      cli_svc_usage(stdout, o.pos[1]);
+    else
+      fputs(help_of(what > 0 ? what : C_NONE), stdout);
     free(o.pos);
     return EXIT_OK;
   }
   if (o.help) {
-    fputs(help_of(cmd > 0 ? cmd : C_NONE), stdout);
+    if (cmd == C_SVC)
+      cli_svc_usage(stdout, cmdword);
+    else
+      fputs(help_of(cmd > 0 ? cmd : C_NONE), stdout);
     free(o.pos);
     return EXIT_OK;
   }
@@ -1327,7 +1440,9 @@ int main(int argc, char **argv) {
   if (o.cmd_only_opt && o.cmd_only_for != cmd) {
     rc = usage_error(help_hint(cmd), "%s is an option of 'jiwa %s'",
                      o.cmd_only_opt,
-                     o.cmd_only_for == C_CHAT ? "chat" : "plugin load");
+                     o.cmd_only_for == C_CHAT     ? "chat"
+                     : o.cmd_only_for == C_POLICY ? "policy test"
+                                                  : "plugin load");
     free(o.pos);
     return rc;
   }
@@ -1382,9 +1497,13 @@ int main(int argc, char **argv) {
   case C_POLICY:
     rc = cmd_policy(&x);
     break;
+  case C_SVC:
+    rc = cmd_svc(&x);
+    break;
   }
   jiwa_client_close(x.c);
   free(o.pos);
+  free(o.svc_opts);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     say("cannot write the output: %s", strerror(errno));
     if (rc == EXIT_OK)
