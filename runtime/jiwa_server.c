@@ -21,6 +21,7 @@
 
 #include "jiwa/frame.h"
 #include "jiwa_config.h"
+#include "jiwa_store.h"
 #include "jiwa_log.h"
 #include "jiwa_metrics.h"
 #include "jiwa_msg.h"
@@ -38,7 +39,7 @@ static const char *const ops_list[] = {
     "plugin.reload",   "plugin.unload", "chat",      "policy.reload",
     "policy.show",     "golden.*",    "knowledge.*", "memory.*",
     "shadow.*",        "conversations.*", "job.*",   "clusters.*",
-    "classify.*",      NULL};
+    "classify.*",      "store.check", "store.backup", NULL};
 
 typedef struct conn conn_t;
 
@@ -62,8 +63,9 @@ typedef struct req {
   uv_work_t work;
   char name[64], plugin[64];
   int64_t worker;
-  void *config;
+  void *config; /* plugin.load: settings; store.check: the report */
   size_t config_len;
+  char *name_long; /* store.backup: the path */
   int rc;
   char err[512];
 } req_t;
@@ -353,6 +355,7 @@ static void req_done(req_t *r) {
     r->next->prev = r->prev;
   jiwa_hist_add(&c->s->requests, jiwa__now_us() - r->t0_us);
   free(r->config);
+  free(r->name_long);
   free(r);
   c->nreqs--;
   conn_resume_if_ready(c);
@@ -641,6 +644,102 @@ static void blocking_done(uv_work_t *w, int status) {
     reply_now(c, r->id, &b);
   }
   req_done(r);
+}
+
+/* store.check / store.backup: the daemon's LMDB store, on the thread pool
+ * (a check walks every record; a backup copies the whole environment). */
+static void store_check_work(uv_work_t *w) {
+  req_t *r = w->data;
+  jiwa_store_t *st = jiwa_rt_store(r->c->s->rt);
+  r->rc = jiwa_store_check(st, r->config);
+}
+
+static void store_backup_work(uv_work_t *w) {
+  req_t *r = w->data;
+  jiwa_store_t *st = jiwa_rt_store(r->c->s->rt);
+  r->rc = jiwa_store_backup(st, r->name_long);
+  if (r->rc)
+    snprintf(r->err, sizeof r->err, "store.backup to %s failed: %s%s",
+             r->name_long, jiwa_strerror(r->rc),
+             r->rc == JIWA_EEXIST
+                 ? " (a store is already there: choose a new directory)"
+                 : "");
+}
+
+static void store_done(uv_work_t *w, int status) {
+  req_t *r = w->data;
+  conn_t *c = r->c;
+  jiwa_mp_writer_t b;
+  jiwa_mp_writer_init(&b);
+  if (r->config) { /* check: the report, problems or not */
+    const jiwa_store_report_t *rep = r->config;
+    msgpack_pack_map(&b.pk, 4);
+    jiwa_mp_put_kv_str(&b.pk, "status", rep->problems ? "problems" : "ok");
+    jiwa_mp_put_kv_int(&b.pk, "format", rep->format);
+    jiwa_mp_put_str(&b.pk, "records");
+    msgpack_pack_map(&b.pk, JIWA_STORE_DB_COUNT);
+    for (int db = 0; db < JIWA_STORE_DB_COUNT; db++)
+      jiwa_mp_put_kv_int(&b.pk, jiwa_store_db_name((jiwa_store_db_t)db),
+                         (int64_t)rep->entries[db]);
+    jiwa_mp_put_str(&b.pk, "problems");
+    uint64_t n = rep->problems < JIWA_STORE_REPORT_PROBLEMS
+                     ? rep->problems
+                     : JIWA_STORE_REPORT_PROBLEMS;
+    msgpack_pack_array(&b.pk, (size_t)n);
+    for (uint64_t i = 0; i < n; i++)
+      jiwa_mp_put_str(&b.pk, rep->problem[i]);
+    if (r->rc && r->rc != JIWA_EPROTO) {
+      jiwa_mp_writer_free(&b);
+      write_error(c, r->id, r->rc, "store.check could not walk the store: %s",
+                  jiwa_strerror(r->rc));
+      req_done(r);
+      return;
+    }
+  } else if (r->rc) {
+    jiwa_mp_writer_free(&b);
+    write_error(c, r->id, r->rc, "%s", r->err);
+    req_done(r);
+    return;
+  } else {
+    msgpack_pack_map(&b.pk, 1);
+    jiwa_mp_put_kv_str(&b.pk, "path", r->name_long);
+  }
+  reply_now(c, r->id, &b);
+  req_done(r);
+}
+
+static void op_store(conn_t *c, uint64_t id, const jiwa_frame_t *f,
+                     int backup) {
+  if (!jiwa_rt_store(c->s->rt)) {
+    write_error(c, id, JIWA_ENOENT,
+                "this jiwad runs without a store (no `store` section)");
+    return;
+  }
+  const char *path = NULL;
+  size_t pl = 0;
+  if (backup && (jiwa_mp_get_str(f->body, f->body_len, "path", &path, &pl) ||
+                 pl == 0 || pl >= PATH_MAX || path[0] != '/' ||
+                 memchr(path, 0, pl))) {
+    write_error(c, id, JIWA_EINVAL,
+                "store.backup: field 'path' must be an absolute directory "
+                "path");
+    return;
+  }
+  req_t *r = req_new(c, id);
+  if (!r || (backup && !(r->name_long = strndup(path, pl))) ||
+      (!backup && !(r->config = calloc(1, sizeof(jiwa_store_report_t))))) {
+    if (r)
+      req_done(r);
+    write_error(c, id, JIWA_ENOMEM, "out of memory");
+    return;
+  }
+  r->work.data = r;
+  if (uv_queue_work(&c->s->loop, &r->work,
+                    backup ? store_backup_work : store_check_work,
+                    store_done)) {
+    write_error(c, id, JIWA_EIO, "store: could not be queued");
+    req_done(r);
+  }
 }
 
 static void op_load(conn_t *c, uint64_t id, const jiwa_frame_t *f,
@@ -1000,6 +1099,10 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
     op_policy(c, id, "policy.reload");
   else if (jiwa_frame_op_is(f, "policy.show"))
     op_policy(c, id, "policy.show");
+  else if (jiwa_frame_op_is(f, "store.check"))
+    op_store(c, id, f, 0);
+  else if (jiwa_frame_op_is(f, "store.backup"))
+    op_store(c, id, f, 1);
   else if (forward_actor(f))
     op_forward(c, id, f, forward_actor(f));
   else {
@@ -1013,7 +1116,8 @@ static void dispatch(conn_t *c, const jiwa_frame_t *f) {
                 "plugin.load, plugin.reload, plugin.unload, chat, "
                 "policy.reload, policy.show, and those served by plugins: "
                 "golden.*, knowledge.*, memory.*, shadow.*, "
-                "conversations.*, job.*, clusters.*, classify.*",
+                "conversations.*, job.*, clusters.*, classify.*; "
+                "store.check, store.backup",
                 op);
   }
 }

@@ -114,6 +114,10 @@ expect "a failing policy falls back to the plain route" 0 "halo, again" "$JIWA" 
 expect "... on the other router too" 0 "halo, more" "$JIWA" chat more
 expect "explain shows the fallback" 0 "the fallback route answered" "$JIWA" chat explained --explain
 expect "a plugin-served op without its actor is named" 1 "golden_cache" "$JIWA" golden list
+expect "store check walks the store" 0 "status: ok" "$JIWA" store check
+expect "store backup makes a compacted copy" 0 "path: $T/backup" "$JIWA" store backup "$T/backup"
+if [ -s "$T/backup/data.mdb" ]; then ok "the backup is an LMDB environment"; else bad "backup file" "$T/out"; fi
+expect "a backup never overwrites a store" 1 "choose a new directory" "$JIWA" store backup "$T/backup"
 # SIGHUP reloads plugins, the policy engine with them: its init reads the
 # file again (a broken file would leave the running version serving).
 printf 'function on_chat(req) return { text = "v2 " .. req.text } end\n' >"$T/p.lua"

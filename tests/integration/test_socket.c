@@ -516,7 +516,7 @@ static void test_hello(void **state) {
       "plugin.reload", "plugin.unload", "chat",            "policy.reload",
       "policy.show",   "golden.*",      "knowledge.*",     "memory.*",
       "shadow.*",      "conversations.*", "job.*",         "clusters.*",
-      "classify.*"};
+      "classify.*",    "store.check",   "store.backup"};
   jiwa_mp_reader_t at;
   assert_int_equal(jiwa_mp_map_find(f.body, f.body_len, "ops", &at), 0);
   jiwa_mp_item_t it;
