@@ -126,5 +126,25 @@ wait_for "reloaded: plugin policy" || true
 expect "SIGHUP reloads the policy" 0 "v2 hup" "$JIWA" chat hup
 kill -TERM "$PID"; wait "$PID"; PID=0
 
+# The knowledge collection: import the starter pack, search it, refuse a
+# bad file whole.
+cat >"$T/know.lua" <<CONF
+return { workers = 1, plugin_dir = "$PLUGINS", state_dir = "$T/state4",
+         store = { durability = "fast",
+                   collections = { { name = "cultural", embedder = "hash", dim = 256 } } },
+         actors = { { name = "knowledge", plugin = "knowledge" } } }
+CONF
+: >"$T/run.log"
+"$JIWAD" -c "$T/know.lua" >>"$T/run.log" 2>&1 &
+PID=$!
+export JIWA_SOCKET="$T/state4/jiwad.sock"
+wait_for "serving" || true
+expect "knowledge import" 0 "imported: 175" "$JIWA" knowledge import "$SRC/config/knowledge/insights_id.jsonl"
+expect "knowledge search finds malu" 0 "ins-id-emotions-malu" "$JIWA" knowledge search aku malu bertanya soal visa --lang id --k 3
+printf '{"id":"ins-id-x-01","lang":"id"}\n' >"$T/bad.jsonl"
+expect "a bad import is refused with its line" 1 "line 1: missing field" "$JIWA" knowledge import "$T/bad.jsonl"
+expect "knowledge stats counts the pack" 0 "count: 175" "$JIWA" knowledge stats
+kill -TERM "$PID"; wait "$PID"; PID=0
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -195,8 +195,9 @@ static int put_jsonl(jiwa_mp_writer_t *w, const char *field, const char *path) {
     fprintf(stderr, "jiwa: cannot read %s: %s\n", path, strerror(errno));
     return -1;
   }
-  jiwa_mp_writer_t items;
+  jiwa_mp_writer_t items, lines;
   jiwa_mp_writer_init(&items);
+  jiwa_mp_writer_init(&lines);
   char *line = NULL;
   size_t cap = 0, total = 0;
   ssize_t n;
@@ -233,6 +234,7 @@ static int put_jsonl(jiwa_mp_writer_t *w, const char *field, const char *path) {
         bad++;
       } else {
         items.pk.callback(items.pk.data, mp, mlen);
+        msgpack_pack_unsigned_int(&lines.pk, lineno);
         count++;
       }
       free(mp);
@@ -255,13 +257,19 @@ static int put_jsonl(jiwa_mp_writer_t *w, const char *field, const char *path) {
       fprintf(stderr, "jiwa: %u bad line(s) in %s; nothing was imported\n",
               bad, path);
     jiwa_mp_writer_free(&items);
+    jiwa_mp_writer_free(&lines);
     return -1;
   }
   jiwa_mp_put_str(&w->pk, field);
   msgpack_pack_array(&w->pk, count);
   w->pk.callback(w->pk.data, items.sbuf.data, items.sbuf.size);
+  /* where each entry came from, so errors can name the line */
+  jiwa_mp_put_str(&w->pk, "lines");
+  msgpack_pack_array(&w->pk, count);
+  w->pk.callback(w->pk.data, lines.sbuf.data, lines.sbuf.size);
   jiwa_mp_writer_free(&items);
-  return 1;
+  jiwa_mp_writer_free(&lines);
+  return 2; /* fields written */
 }
 
 int cli_svc_body(const cli_svc_t *s, int npos, const char *const *pos,
@@ -293,10 +301,12 @@ int cli_svc_body(const cli_svc_t *s, int npos, const char *const *pos,
       return -1;
     }
     if (name[0] == '@') {
-      if (put_jsonl(fw, name + 1, pos[p++]) < 0) {
+      int nf = put_jsonl(fw, name + 1, pos[p++]);
+      if (nf < 0) {
         jiwa_mp_writer_free(&fields);
         return -2; /* reported */
       }
+      nfields += (uint32_t)nf - 1; /* the loop counts one */
     } else if (rest) {
       size_t tl = 0;
       for (int i = p; i < npos; i++)
@@ -432,6 +442,8 @@ static void cell(const uint8_t *v, size_t n, char *out, size_t cap,
       i += (uint32_t)cl;
     }
     out[k] = 0;
+  } else if (it.type == JIWA_MP_FLOAT) { /* scores: 3 decimals */
+    snprintf(out, cap, "%.3f", it.v.f);
   } else {
     char *js = NULL;
     if (jiwa_mp_to_json(v, n, &js, NULL) == 0) {
