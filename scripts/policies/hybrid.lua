@@ -14,7 +14,23 @@
 --   jiwa_enricher enrich.conversation (tell)
 --   shadow        shadow.compare      (tell)
 -- vars (jiwa.config()): main_model ("claude"), secondary_model ("llama"),
--- persona (""), rag_k (3), lookup_timeout_ms (50).
+-- persona (""), rag_k (3), lookup_timeout_ms (50), golden_greeting (none).
+--
+-- personalize(hit, req, vars): the golden answer as the user gets it. The
+-- golden reply carries the entry's lang, tags and example flag
+-- (plugins/golden_cache/README.md). With vars.golden_greeting =
+-- { en = "Hi %s! ", id = "Halo %s! ", it = "Ciao %s! " } and a request
+-- that names the user (req.name), the answer starts with a greeting in the
+-- entry's language; otherwise it is served as stored.
+local function personalize(hit, req, vars)
+  local greet = type(vars.golden_greeting) == "table"
+      and vars.golden_greeting[hit.lang or ""]
+  if type(greet) == "string" and type(req.name) == "string"
+      and req.name ~= "" then
+    return string.format(greet, req.name) .. hit.answer
+  end
+  return hit.answer
+end
 
 function on_chat(req)
   local vars = jiwa.config()
@@ -27,8 +43,8 @@ function on_chat(req)
   local hit = jiwa.ask("golden_cache", "golden.lookup",
                        { query = req.text, lang = lang }, fast)
   if hit and hit.hit and type(hit.answer) == "string" then
-    return { text = hit.answer, route = "golden", lang = lang,
-             golden_id = hit.id, golden_score = hit.score }
+    return { text = personalize(hit, req, vars), route = "golden",
+             lang = lang, golden_id = hit.id, golden_score = hit.score }
   end
 
   local found = jiwa.all {
