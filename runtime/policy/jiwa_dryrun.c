@@ -10,8 +10,13 @@
 #include "jiwa/plugin.h"
 
 static const char *const default_fakes[] = {
-    "golden_cache", "cultural_rag", "memory", "claude",
-    "llama",        "jiwa_enricher", "shadow"};
+    "golden_cache", "cultural_rag",  "memory", "claude",
+    "llama",        "jiwa_enricher", "shadow", "convlog"};
+
+const char *const *jiwa_dry_default_fakes(size_t *n) {
+  *n = sizeof default_fakes / sizeof *default_fakes;
+  return default_fakes;
+}
 
 struct jiwa_dry {
   jiwa_harness_t *h;

@@ -50,8 +50,8 @@ typedef struct {
 
 /**
  * @brief Load the policy plugin @p policy_so running @p policy_file, with
- * fake actors named @p fakes (the defaults when @p nfakes is 0: golden_cache,
- * cultural_rag, memory, claude, llama, jiwa_enricher, shadow).
+ * fake actors named @p fakes (the defaults when @p nfakes is 0: see
+ * jiwa_dry_default_fakes).
  * @param settings_lua extra policy config fields as Lua table entries
  *        without braces (e.g. "vars = { team_users = { 'made' } }"), or NULL.
  * @return 0, or the harness error with @p err set (script refused, plugin
@@ -75,6 +75,10 @@ int jiwa_dry_run(jiwa_dry_t *d, const void *req, size_t req_len,
 
 /** @brief Free a result's buffers (NULL-safe, idempotent). */
 void jiwa_dry_result_free(jiwa_dry_result_t *r);
+
+/** @brief The names faked when jiwa_dry_open gets none: golden_cache,
+ *  cultural_rag, memory, claude, llama, jiwa_enricher, shadow, convlog. */
+const char *const *jiwa_dry_default_fakes(size_t *n);
 
 /** @brief The fake actor's behaviour, for tests and benchmarks that build
  *  their own runtime: spawn it under each name a policy calls. It answers

@@ -13,6 +13,8 @@
 --                                  deltas {text}, final {text, model}
 --   jiwa_enricher enrich.conversation (tell)
 --   shadow        shadow.compare      (tell)
+--   convlog       conversation.record (tell): every chat, for the log and
+--                 the nightly clustering
 -- vars (jiwa.config()): main_model ("claude"), secondary_model ("llama"),
 -- persona (""), rag_k (3), lookup_timeout_ms (50), golden_greeting (none).
 --
@@ -32,7 +34,19 @@ local function personalize(hit, req, vars)
   return hit.answer
 end
 
+-- One record of the conversation log (plugins/convlog): what was asked,
+-- what was answered, and how.
+local function record(req, lang, t0, r)
+  r.user = req.user or ""
+  r.session = req.session or ""
+  r.lang = lang
+  r.text = req.text
+  r.ms = jiwa.now() - t0
+  jiwa.tell("convlog", "conversation.record", r)
+end
+
 function on_chat(req)
+  local t0 = jiwa.now()
   local vars = jiwa.config()
   -- the client may say which language; otherwise it is detected
   local lang = req.lang or (jiwa.detect_language(req.text))
@@ -43,7 +57,10 @@ function on_chat(req)
   local hit = jiwa.ask("golden_cache", "golden.lookup",
                        { query = req.text, lang = lang }, fast)
   if hit and hit.hit and type(hit.answer) == "string" then
-    return { text = personalize(hit, req, vars), route = "golden",
+    local text = personalize(hit, req, vars)
+    record(req, lang, t0, { answer = text, route = "golden",
+                            golden_id = hit.id, golden_score = hit.score })
+    return { text = text, route = "golden",
              lang = lang, golden_id = hit.id, golden_score = hit.score }
   end
 
@@ -75,9 +92,19 @@ function on_chat(req)
             { user = req.user or "", session = req.session or "",
               lang = lang, text = req.text, answer = answer.text })
   jiwa.tell("shadow", "shadow.compare",
-            { text = req.text, lang = lang, context = table.concat(context, "\n"),
+            { user = req.user or "", text = req.text, lang = lang,
+              context = table.concat(context, "\n"),
               primary = answer.text, primary_model = answer.model,
-              route = "hybrid" })
+              primary_ms = jiwa.now() - t0, route = "hybrid" })
+  local ids = {}
+  for i, ins in ipairs(type(found[1].insights) == "table"
+                       and found[1].insights or {}) do
+    ids[i] = ins.id
+  end
+  record(req, lang, t0, { answer = answer.text, route = "hybrid",
+                          model = answer.model, insight_ids = ids,
+                          memory_used = found[2].summary ~= nil
+                            and found[2].summary ~= "" })
   return { text = answer.text, route = "hybrid", lang = lang,
            context_used = #context, model = answer.model,
            insights = found[1].insights }

@@ -166,10 +166,9 @@ static void test_reloads_under_chat_load(void **state) {
   assert_int_equal(jiwa_rt_new(&rt, &o), 0);
   jiwa_log_setup(JIWA_LOG_WARN, 0);
   char err[600];
-  const char *fakes[] = {"golden_cache", "cultural_rag", "memory",
-                         "claude",       "llama",        "jiwa_enricher",
-                         "shadow"};
-  for (size_t i = 0; i < sizeof fakes / sizeof *fakes; i++)
+  size_t nfakes;
+  const char *const *fakes = jiwa_dry_default_fakes(&nfakes);
+  for (size_t i = 0; i < nfakes; i++)
     assert_int_equal(jiwa_rt_spawn_native(rt, fakes[i], jiwa_dry_fake_desc(),
                                           (int)(i % 2), NULL, 0, err,
                                           sizeof err),

@@ -303,10 +303,9 @@ int main(int argc, char **argv) {
     if (jiwa_rt_new(&rt, &o) != 0)
       return 1;
     char err[600];
-    const char *fakes[] = {"golden_cache", "cultural_rag", "memory",
-                           "claude",       "llama",        "jiwa_enricher",
-                           "shadow"};
-    for (size_t i = 0; i < sizeof fakes / sizeof *fakes; i++)
+    size_t nfakes;
+    const char *const *fakes = jiwa_dry_default_fakes(&nfakes);
+    for (size_t i = 0; i < nfakes; i++)
       jiwa_rt_spawn_native(rt, fakes[i], jiwa_dry_fake_desc(), -1, NULL, 0,
                            err, sizeof err);
     jiwa_rt_spawn_native(rt, "probe", &probe_desc, 0, NULL, 0, err,

@@ -478,10 +478,9 @@ int cli_policy_test(const cli_policy_test_t *t) {
     return 2;
   char *names[FAKES_MAX];
   size_t nnames = 0;
-  static const char *const defaults[] = {
-      "golden_cache", "cultural_rag",  "memory", "claude",
-      "llama",        "jiwa_enricher", "shadow"};
-  for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i++)
+  size_t ndef;
+  const char *const *defaults = jiwa_dry_default_fakes(&ndef);
+  for (size_t i = 0; i < ndef; i++)
     names[nnames++] = strdup(defaults[i]);
   for (size_t i = 0; i < n; i++) {
     size_t fn;
