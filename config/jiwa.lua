@@ -5,16 +5,68 @@
 -- tostring, tonumber, type, select, error, assert, next, raw*) exist; there
 -- is no io, os, require, load or print, reading an undefined global is an
 -- error, and a runaway loop or a huge string stops the load. You may use
--- locals, arithmetic and loops to build the table.
+-- locals, arithmetic and loops to build the table. `config_dir` holds the
+-- absolute directory of this file.
 --
 -- Every key is checked: an unknown key, a wrong type or an out-of-range
 -- value refuses to start the daemon, with a message naming the key.
 -- Relative paths are resolved against the directory of this file.
 
+-- The models. Offline (this file), both point at tools/mockllm on
+-- 127.0.0.1:8088, which `tools/dev run` starts: it speaks the Anthropic and
+-- OpenAI-compatible protocols with canned, clearly-marked replies. For the
+-- real endpoints use config/production.lua (keys come from environment
+-- variables named there, never from this file).
+-- The repository root: paths inside plugin settings (policy file, seed
+-- files) are absolute, so jiwad may run from any directory. `config_dir`
+-- is the directory of this file, given by jiwad.
+local root = config_dir .. "/.."
+local mock = "http://127.0.0.1:8088"
+local persona = "You are Jiwa, the assistant of an Indonesian business-"
+  .. "services agency (visas, KITAS, PT PMA companies, taxes, property in "
+  .. "Bali). Answer in the user's language, warmly and precisely."
+
+-- The routing policy, shared by both routers.
+local router = {
+  file = root .. "/scripts/policies/hybrid.lua",
+  fallback_actor = "claude",            -- the plain route when a script fails
+  fallback_type = "llm.complete",
+  vars = { main_model = "claude", secondary_model = "llama",
+           persona = persona, rag_k = 3, lookup_timeout_ms = 50 },
+}
+
+local function routers_and_plugins()
+  return {
+    { name = "router0", plugin = "policy", worker = 0, config = router },
+    { name = "router1", plugin = "policy", worker = 1, config = router },
+    -- main model: Claude over the Anthropic Messages API (here: mockllm)
+    { name = "claude", plugin = "anthropic",
+      config = { endpoint = mock, model = "claude-sonnet-4-5",
+                 api_key_env = "ANTHROPIC_API_KEY", persona = persona } },
+    -- secondary model: a fine-tuned Llama on an OpenAI-compatible server
+    -- (RunPod / vLLM / Ollama; here: mockllm)
+    { name = "llama", plugin = "openai",
+      config = { endpoint = mock .. "/v1", model = "jiwa-llama-8b",
+                 api_key_env = "RUNPOD_API_KEY", persona = persona,
+                 preset = "SANTAI" } },
+    -- golden answers for frequent questions (examples seeded at first start)
+    { name = "golden_cache", plugin = "golden_cache",
+      config = { seed_files = { root .. "/config/knowledge/golden_examples.jsonl" } } },
+    -- cultural insights, retrieved as context (starter pack seeded)
+    { name = "cultural_rag", plugin = "cultural_rag",
+      config = { seed_files = { root .. "/config/knowledge/insights_en.jsonl",
+                                root .. "/config/knowledge/insights_id.jsonl",
+                                root .. "/config/knowledge/insights_it.jsonl" } } },
+    -- `jiwa knowledge import|search|stats`
+    { name = "knowledge", plugin = "knowledge" },
+  }
+end
+
 return {
   -- Worker event loops (threads running actors). 0 = one per CPU core.
-  -- Range 0..1024.
-  workers = 0,
+  -- Range 0..1024. Two here, with one policy router pinned to each (see
+  -- `chat` and `actors` below).
+  workers = 2,
 
   -- Directory holding the compiled plugins (<plugin>.so). Must exist:
   -- build the plugins first (cmake --build build).
@@ -71,9 +123,10 @@ return {
     allow_uids = {},
   },
 
-  -- Where socket `chat` requests go: an actor and the message type they are
-  -- sent as. The Lua routing policy replaces this when it lands.
-  chat = { actor = "echo", type = "chat" },
+  -- Where socket `chat` requests go: an actor (or several, separated by
+  -- commas, served round-robin) and the message type they are sent as.
+  -- Here: the Lua policy routers, one per worker, each with its own state.
+  chat = { actor = "router0,router1", type = "chat" },
 
   -- The embedded LMDB store: plugin key-value data, vector collections,
   -- golden answers, memory, logs. One writer thread commits in groups.
@@ -95,11 +148,30 @@ return {
     --   name             1-63 characters of a-z 0-9 _ - (required)
     --   embedder         what makes the vectors from texts: "hash" (the
     --                    built-in lexical embedder; no model, no network)
+    --                    or "http" (an OpenAI-compatible /v1/embeddings
+    --                    server: Ollama, llama.cpp, vLLM, TEI, OpenAI)
     --                    (default "hash")
-    --   dim              vector dimension, 8..65536 (default 512)
+    --   dim              vector dimension, 8..65536 (default 512; required
+    --                    with "http": the model's vector size)
     --   m, ef_construction, ef_search
     --                    HNSW index parameters, used when the collection
     --                    is first created (defaults 16, 200, 64)
+    --   With embedder = "http" only:
+    --   url              the full endpoint URL (required)
+    --   model            the model name the server knows (required)
+    --   api_key_env      NAME of the environment variable holding the API
+    --                    key, sent as a Bearer token; the key is read from
+    --                    the environment only, never written here (leave
+    --                    out for servers without keys)
+    --   batch            texts per request, 1..2048 (default 64)
+    --   timeout_ms       time allowed for one request, 100..600000
+    --                    (default 30000); 408/429/5xx are retried up to 3
+    --                    times on top
+    --   e.g. { name = "semantic", embedder = "http", dim = 1024,
+    --          url = "http://127.0.0.1:11434/v1/embeddings",
+    --          model = "bge-m3" }
+    --   Text search on an http collection must not block a loop: plugins
+    --   embed the query themselves, then search by vector.
     -- A collection remembers the embedder and dimension that built it; a
     -- config that disagrees is refused at start (fix it here, or re-import
     -- the collection with --rebuild).
@@ -118,8 +190,5 @@ return {
   --   mailbox_max mailbox bound; 0 = runtime.mailbox_max (default 0)
   --   config      the plugin's own settings, checked against its schema
   --               when it loads (`jiwad --plugin-help <plugin>` lists them)
-  actors = {
-    { name = "echo", plugin = "echo", config = { greeting = "halo" } },
-    { name = "hello", plugin = "template" },
-  },
+  actors = routers_and_plugins(),
 }

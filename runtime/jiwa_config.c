@@ -38,6 +38,8 @@
 #include <unistd.h>
 
 #include "jiwa_cfgmap.h"
+#include "jiwa_coll.h"
+#include "jiwa_embed_http.h"
 
 #define MEM_CAP ((size_t)16 << 20)
 #define INSN_BUDGET 10000000L
@@ -84,6 +86,7 @@ enum { PH_SETUP, PH_LOAD, PH_RUN, PH_CONVERT };
 typedef struct {
   const char *src;
   size_t srclen;
+  const char *dir; /* the config file's directory, as `config_dir` */
   mem_t mem;
   long insns;
   int phase;
@@ -390,6 +393,12 @@ static int sandbox_main(lua_State *L) {
   eval_t *ev = lua_touserdata(L, 1);
   lua_settop(L, 0);
   open_sandbox(L);
+  if (ev->dir) { /* paths a plugin resolves against its cwd can use it */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushstring(L, ev->dir);
+    lua_setfield(L, -2, "config_dir");
+    lua_pop(L, 1);
+  }
   ev->phase = PH_LOAD;
   /* Chunk name "=": Lua then prints positions as ":<line>:", and the
    * caller prefixes the full file name, which Lua would cut at 60 chars. */
@@ -415,7 +424,8 @@ static int sandbox_main(lua_State *L) {
  * @p display (the file name). On success *out is malloc'd msgpack.
  */
 static int eval_to_mp(const char *src, size_t srclen, const char *display,
-                      void **out, size_t *outlen, char *err, size_t errlen) {
+                      const char *dir, void **out, size_t *outlen, char *err,
+                      size_t errlen) {
   int rc = 0;
   lua_State *L = NULL;
   eval_t *ev = calloc(1, sizeof *ev);
@@ -428,6 +438,7 @@ static int eval_to_mp(const char *src, size_t srclen, const char *display,
   }
   ev->src = src;
   ev->srclen = srclen;
+  ev->dir = dir;
   ev->mem.cap = MEM_CAP;
   jiwa_mp_writer_init(&ev->w);
 
@@ -506,7 +517,8 @@ int jiwa_conf_table_to_mp(const char *chunk, const char *chunkname, void **out,
   memcpy(src, prefix, sizeof prefix - 1);
   memcpy(src + sizeof prefix - 1, chunk, n + 1);
   int rc =
-      eval_to_mp(src, sizeof prefix - 1 + n, name, out, outlen, err, errlen);
+      eval_to_mp(src, sizeof prefix - 1 + n, name, NULL, out, outlen, err,
+                 errlen);
   if (rc)
     one_line(err, errlen);
   free(src);
@@ -758,7 +770,9 @@ static const jiwa_cfg_field_t coll_map[] = {
       JIWA_CFG_REQUIRED, 0, 0,
       "collection name: a-z 0-9 _ -, at most 63 characters"),
     F(JIWA_CFG_STR, "embedder", "hash", offsetof(jiwa_coll_conf_t, embedder),
-      0, 0, 0, "embedder that makes its vectors: hash"),
+      0, 0, 0,
+      "embedder that makes its vectors: hash (built in, lexical) or http "
+      "(an OpenAI-compatible /v1/embeddings server)"),
     F(JIWA_CFG_INT, "dim", "512", offsetof(jiwa_coll_conf_t, dim), 0, 8, 65536,
       "vector dimension"),
     F(JIWA_CFG_INT, "m", "16", offsetof(jiwa_coll_conf_t, m), 0, 2, 64,
@@ -769,6 +783,20 @@ static const jiwa_cfg_field_t coll_map[] = {
     F(JIWA_CFG_INT, "ef_search", "64", offsetof(jiwa_coll_conf_t, ef_search),
       0, 1, 4096,
       "HNSW search candidate list (used when the collection is created)"),
+    F(JIWA_CFG_STR, "url", NULL, offsetof(jiwa_coll_conf_t, url), 0, 0, 0,
+      "http embedder: the full endpoint URL, e.g. "
+      "http://127.0.0.1:11434/v1/embeddings (required with http)"),
+    F(JIWA_CFG_STR, "model", NULL, offsetof(jiwa_coll_conf_t, model), 0, 0, 0,
+      "http embedder: the model name the server knows (required with http)"),
+    F(JIWA_CFG_STR, "api_key_env", NULL,
+      offsetof(jiwa_coll_conf_t, api_key_env), 0, 0, 0,
+      "http embedder: NAME of the environment variable holding the API key "
+      "(sent as a Bearer token); leave out for servers without keys"),
+    F(JIWA_CFG_INT, "batch", "64", offsetof(jiwa_coll_conf_t, batch), 0, 1,
+      2048, "http embedder: texts per request"),
+    F(JIWA_CFG_INT, "timeout_ms", "30000",
+      offsetof(jiwa_coll_conf_t, timeout_ms), 0, 100, 600000,
+      "http embedder: time allowed for one request (retries come on top)"),
     {0}};
 
 static const jiwa_cfg_field_t socket_map[] = {
@@ -1059,9 +1087,112 @@ static int load_actors(loader_t *ld, const char *file, char *err,
   return 0;
 }
 
-/* Embedder kinds a collection may name; keep in step with the registry in
- * runtime/store/jiwa_coll.c (embedder_kinds). */
-static const char *const embedder_kinds[] = {"hash", NULL};
+/* Does the msgpack map at @p mp (already validated) have key @p key? */
+static int map_has(const void *mp, size_t len, const char *key) {
+  return jiwa_mp_map_find(mp, len, key, NULL) == 0;
+}
+
+/* An environment variable name: letters, digits, '_', not a digit first. */
+static int env_name_valid(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > 120 || (s[0] >= '0' && s[0] <= '9'))
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+/* The embedder of one collection entry: a kind of the registry in
+ * runtime/store/jiwa_coll.c (the one list), and for "http" its settings. */
+static int check_embedder(const char *cw, jiwa_coll_conf_t *cc,
+                          const void *mp, size_t len, char *err,
+                          size_t errlen) {
+  if (!jiwa_coll_embedder_find(cc->embedder)) {
+    char known[128] = "";
+    size_t o = 0;
+    const jiwa_coll_embedder_kind_t *k;
+    for (size_t i = 0; (k = jiwa_coll_embedder_at(i)) && o < sizeof known;
+         i++)
+      o += (size_t)snprintf(known + o, sizeof known - o, "%s%s",
+                            i ? " or " : "", k->kind);
+    cfg_err(err, errlen,
+            "%s '%s': key 'embedder': '%.64s' is not a known embedder; use "
+            "%s",
+            cw, cc->name, cc->embedder, known);
+    return JIWA_ECONFIG;
+  }
+  static const char *const http_keys[] = {"url", "model", "api_key_env",
+                                          "batch", "timeout_ms", NULL};
+  if (strcmp(cc->embedder, "http") != 0) {
+    for (const char *const *k = http_keys; *k; k++)
+      if (map_has(mp, len, *k)) {
+        cfg_err(err, errlen,
+                "%s '%s': key '%s': only used with embedder = \"http\"; "
+                "remove it or set embedder = \"http\"",
+                cw, cc->name, *k);
+        return JIWA_ECONFIG;
+      }
+    return 0;
+  }
+  if (!cc->url || !cc->url[0] ||
+      (strncmp(cc->url, "http://", 7) != 0 &&
+       strncmp(cc->url, "https://", 8) != 0) ||
+      !cc->url[cc->url[4] == 's' ? 8 : 7]) {
+    cfg_err(err, errlen,
+            "%s '%s': key 'url': %s; give the full endpoint, e.g. url = "
+            "\"http://127.0.0.1:11434/v1/embeddings\"",
+            cw, cc->name,
+            cc->url ? "not an http:// or https:// URL"
+                    : "required with embedder = \"http\"");
+    return JIWA_ECONFIG;
+  }
+  size_t ml = cc->model ? strlen(cc->model) : 0;
+  int ctl = 0;
+  for (size_t i = 0; i < ml; i++)
+    ctl |= (unsigned char)cc->model[i] < 0x20 || cc->model[i] == 0x7f;
+  if (ml == 0 || ml > JIWA_EMBED_HTTP_MODEL_MAX || ctl) {
+    cfg_err(err, errlen,
+            "%s '%s': key 'model': %s; write the model name the server "
+            "knows, e.g. model = \"bge-m3\" (1-%u characters)",
+            cw, cc->name,
+            !cc->model ? "required with embedder = \"http\""
+                       : "empty, too long or with control characters",
+            JIWA_EMBED_HTTP_MODEL_MAX);
+    return JIWA_ECONFIG;
+  }
+  if (!map_has(mp, len, "dim")) {
+    cfg_err(err, errlen,
+            "%s '%s': key 'dim': required with embedder = \"http\"; give "
+            "the model's vector size (e.g. dim = 1024 for bge-m3, 768 for "
+            "nomic-embed-text)",
+            cw, cc->name);
+    return JIWA_ECONFIG;
+  }
+  if (cc->api_key_env) {
+    if (!env_name_valid(cc->api_key_env)) {
+      cfg_err(err, errlen,
+              "%s '%s': key 'api_key_env': not an environment variable "
+              "name; write the variable's NAME (letters, digits, _), never "
+              "the key itself",
+              cw, cc->name);
+      return JIWA_ECONFIG;
+    }
+    const char *v = getenv(cc->api_key_env);
+    if (!v || !*v) {
+      cfg_err(err, errlen,
+              "%s '%s': key 'api_key_env': the environment variable %s is "
+              "not set; export it before starting jiwad, or remove "
+              "api_key_env for a server without keys",
+              cw, cc->name, cc->api_key_env);
+      return JIWA_ECONFIG;
+    }
+  }
+  return 0;
+}
 
 static int load_store(loader_t *ld, const char *file, char *err,
                       size_t errlen) {
@@ -1146,13 +1277,9 @@ static int load_store(loader_t *ld, const char *file, char *err,
     rc = check_name(cw, "name", cc->name, "collection name", err, errlen);
     if (rc)
       return rc;
-    if (!one_of(cc->embedder, embedder_kinds)) {
-      cfg_err(err, errlen,
-              "%s '%s': key 'embedder': '%.64s' is not a known embedder; use "
-              "hash",
-              cw, cc->name, cc->embedder);
-      return JIWA_ECONFIG;
-    }
+    rc = check_embedder(cw, cc, start, (size_t)(r.p - start), err, errlen);
+    if (rc)
+      return rc;
     for (size_t j = 0; j + 1 < c->n_collections; j++)
       if (!strcmp(c->collections[j].name, cc->name)) {
         cfg_err(err, errlen,
@@ -1297,7 +1424,8 @@ int jiwa_conf_load(const char *path, jiwa_conf_t *out, char *err,
 
   /* Editors on some systems write a UTF-8 byte order mark; Lua chokes. */
   size_t skip = srclen >= 3 && !memcmp(src, "\xEF\xBB\xBF", 3) ? 3 : 0;
-  rc = eval_to_mp(src + skip, srclen - skip, path, &mp, &mplen, err, errlen);
+  rc = eval_to_mp(src + skip, srclen - skip, path, ld.conf.dir, &mp, &mplen,
+                  err, errlen);
   if (rc)
     goto out;
   rc = validate(&ld, path, mp, mplen, err, errlen);
@@ -1348,6 +1476,9 @@ void jiwa_conf_free(jiwa_conf_t *c) {
   for (size_t i = 0; i < c->n_collections; i++) {
     free(c->collections[i].name);
     free(c->collections[i].embedder);
+    free(c->collections[i].url);
+    free(c->collections[i].model);
+    free(c->collections[i].api_key_env);
   }
   free(c->collections);
   memset(c, 0, sizeof *c);

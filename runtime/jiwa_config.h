@@ -29,11 +29,19 @@ typedef struct jiwa_actor_conf {
 /** One `store.collections` entry: a vector collection opened at start. */
 typedef struct jiwa_coll_conf {
   char *name;              /**< collection name ("cultural") */
-  char *embedder;          /**< embedder kind ("hash") */
+  char *embedder;          /**< embedder kind ("hash", "http") */
   int64_t dim;             /**< vector dimension */
   int64_t m;               /**< HNSW degree (new collections) */
   int64_t ef_construction; /**< build candidate list (new collections) */
   int64_t ef_search;       /**< search candidate list (new collections) */
+  /* embedder = "http" only (NULL / defaults otherwise): */
+  char *url;               /**< full endpoint ("http://h:11434/v1/embeddings") */
+  char *model;             /**< model name sent with each request */
+  char *api_key_env;       /**< NAME of the variable holding the key, or
+                                NULL; the key itself is never stored here:
+                                the embedder reads it when it is made */
+  int64_t batch;           /**< texts per request (default 64) */
+  int64_t timeout_ms;      /**< per request (default 30000) */
 } jiwa_coll_conf_t;
 
 /** The whole validated config. Strings are owned; free with jiwa_conf_free. */

@@ -1576,7 +1576,15 @@ int jiwa_rt_open_store(jiwa_rt_t *rt, const jiwa_conf_t *c, char *err,
         jiwa_coll_embedder_find(cc->embedder);
     jiwa_embed_t *e = NULL;
     jiwa_coll_t *coll = NULL;
-    rc = jiwa_coll_embedder_new(cc->embedder, (uint32_t)cc->dim, &e);
+    jiwa_coll_embedder_opts_t eo;
+    jiwa_coll_embedder_opts_init(&eo);
+    eo.dim = (uint32_t)cc->dim;
+    eo.url = cc->url; /* the http embedder's settings (NULL for hash) */
+    eo.model = cc->model;
+    eo.api_key_env = cc->api_key_env;
+    eo.batch = (uint32_t)cc->batch;
+    eo.timeout_ms = (uint32_t)cc->timeout_ms;
+    rc = jiwa_coll_embedder_new_opts(cc->embedder, &eo, &e);
     if (rc == 0) {
       jiwa_coll_def_t d;
       jiwa_coll_def_init(&d);

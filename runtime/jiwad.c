@@ -196,6 +196,42 @@ static void demo_stream_fn(const jiwa_msg_t *m, void *ud) {
   uv_sem_post(ud);
 }
 
+/* Without an echo actor: three chats (id, it, en) through the chat route,
+ * as a user would send them, with what the policy did. */
+static void demo_chats(jiwa_rt_t *rt, const jiwa_conf_t *c) {
+  char route[64];
+  snprintf(route, sizeof route, "%s", c->chat_actor ? c->chat_actor : "");
+  route[strcspn(route, ",")] = '\0'; /* the first router */
+  const char *lines[] = {"aku malu bertanya tentang visa",
+                         "ciao, quanto tempo ci vuole per il KITAS?",
+                         "How long does it take to get a KITAS?"};
+  for (size_t i = 0; i < 3; i++) {
+    jiwa_mp_writer_t w;
+    jiwa_mp_writer_init(&w);
+    msgpack_pack_map(&w.pk, 2);
+    jiwa_mp_put_kv_str(&w.pk, "text", lines[i]);
+    jiwa_mp_put_kv_str(&w.pk, "user", "demo");
+    jiwa_msg_t *r = NULL;
+    int rc = jiwa_rt_ask_sync(rt, route, c->chat_type ? c->chat_type : "chat",
+                              w.sbuf.data, w.sbuf.size, 30000, &r);
+    jiwa_mp_writer_free(&w);
+    printf("  > %s\n", lines[i]);
+    if (rc || r->kind == JIWA_MSG_ERROR) {
+      printf("    error: %s (is tools/mockllm running? `tools/dev run` "
+             "starts it)\n",
+             rc ? jiwa_strerror(rc) : r->errtext);
+    } else {
+      char text[240] = "", how[32] = "", lang[8] = "";
+      jiwa_mp_get_strcpy(r->body, r->body_len, "text", text, sizeof text);
+      jiwa_mp_get_strcpy(r->body, r->body_len, "route", how, sizeof how);
+      jiwa_mp_get_strcpy(r->body, r->body_len, "lang", lang, sizeof lang);
+      printf("    [%s, %s] %.200s%s\n", lang, how, text,
+             strlen(text) > 200 ? "..." : "");
+    }
+    jiwa__msg_release(r);
+  }
+}
+
 static void demo_thread(void *arg) {
   demo_t *demo = arg;
   jiwa_rt_t *rt = demo->d->rt;
@@ -206,7 +242,7 @@ static void demo_thread(void *arg) {
       target = c->actors[i].name;
   printf("\n== jiwa offline demo ==\n");
   if (!target) {
-    printf("  no echo actor in the config: nothing to show\n");
+    demo_chats(rt, c);
     goto out;
   }
   const char *lines[] = {"Selamat pagi, Bu", "aku malu nih",

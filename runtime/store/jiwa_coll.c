@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "jiwa/mp.h"
+#include "jiwa_embed_http.h"
 #include "jiwa_vindex.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -66,37 +67,80 @@ static int fail_store(int rc, const char *what) {
 
 /* ---- embedder registry -------------------------------------------------------- */
 
-static int make_hash(uint32_t dim, jiwa_embed_t **out) {
-  return jiwa_embed_hash_new(dim, out);
+void jiwa_coll_embedder_opts_init(jiwa_coll_embedder_opts_t *o) {
+  if (o) {
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+  }
 }
 
-/* Add the http embedder here (see jiwa_coll_embedder_kind_t). */
+static int make_hash(const jiwa_coll_embedder_opts_t *o, jiwa_embed_t **out) {
+  int rc = jiwa_embed_hash_new(o->dim, out);
+  if (rc == JIWA_EINVAL)
+    return fail(rc, "embedder hash (dim %u): dimension out of range "
+                    "(8..65536)",
+                o->dim);
+  return rc ? fail(rc, "embedder hash: %s", jiwa_strerror(rc)) : 0;
+}
+
+static int make_http(const jiwa_coll_embedder_opts_t *o, jiwa_embed_t **out) {
+  jiwa_embed_http_opts_t h;
+  jiwa_embed_http_opts_init(&h);
+  h.url = o->url;
+  h.model = o->model;
+  h.api_key_env = o->api_key_env;
+  h.dim = o->dim;
+  if (o->batch)
+    h.batch = o->batch;
+  if (o->timeout_ms)
+    h.timeout_ms = o->timeout_ms;
+  int rc = jiwa_embed_http_new(&h, out);
+  return rc ? fail(rc, "%s", jiwa_embed_http_errmsg()) : 0;
+}
+
+/* The one list of embedder kinds (the config asks it too). */
 static const jiwa_coll_embedder_kind_t embedder_kinds[] = {
     {"hash", 0, make_hash},
+    {"http", 1, make_http},
 };
 
+#define N_KINDS (sizeof embedder_kinds / sizeof *embedder_kinds)
+
 const jiwa_coll_embedder_kind_t *jiwa_coll_embedder_find(const char *kind) {
-  for (size_t i = 0; kind && i < sizeof embedder_kinds / sizeof *embedder_kinds;
-       i++)
+  for (size_t i = 0; kind && i < N_KINDS; i++)
     if (strcmp(embedder_kinds[i].kind, kind) == 0)
       return &embedder_kinds[i];
   return NULL;
 }
 
+const jiwa_coll_embedder_kind_t *jiwa_coll_embedder_at(size_t i) {
+  return i < N_KINDS ? &embedder_kinds[i] : NULL;
+}
+
+int jiwa_coll_embedder_new_opts(const char *kind,
+                                const jiwa_coll_embedder_opts_t *o,
+                                jiwa_embed_t **out) {
+  const jiwa_coll_embedder_kind_t *k = jiwa_coll_embedder_find(kind);
+  if (!k) {
+    char known[128] = "";
+    size_t at = 0;
+    for (size_t i = 0; i < N_KINDS && at < sizeof known; i++)
+      at += (size_t)snprintf(known + at, sizeof known - at, "%s%s",
+                             i ? ", " : "", embedder_kinds[i].kind);
+    return fail(JIWA_ENOENT, "unknown embedder '%.64s'; known embedders: %s",
+                kind ? kind : "", known);
+  }
+  if (!o || o->size < sizeof *o || !out)
+    return fail(JIWA_EINVAL, "embedder %s: bad arguments", kind);
+  return k->make(o, out);
+}
+
 int jiwa_coll_embedder_new(const char *kind, uint32_t dim,
                            jiwa_embed_t **out) {
-  const jiwa_coll_embedder_kind_t *k = jiwa_coll_embedder_find(kind);
-  if (!k)
-    return fail(JIWA_ENOENT,
-                "unknown embedder '%s'; known embedders: hash (the http "
-                "embedder is not built yet)",
-                kind ? kind : "");
-  int rc = k->make(dim, out);
-  if (rc)
-    return fail(rc, "embedder %s (dim %u): %s", kind, dim,
-                rc == JIWA_EINVAL ? "dimension out of range (8..65536)"
-                                  : jiwa_strerror(rc));
-  return 0;
+  jiwa_coll_embedder_opts_t o;
+  jiwa_coll_embedder_opts_init(&o);
+  o.dim = dim;
+  return jiwa_coll_embedder_new_opts(kind, &o, out);
 }
 
 /* ---- little helpers ----------------------------------------------------------- */
@@ -1473,8 +1517,14 @@ static int prepare(jiwa_coll_t *c, const jiwa_coll_record_t *recs, size_t n,
                           buf + at * c->dim);
     if (rc) {
       *bad = SIZE_MAX;
-      fail(rc, "collection '%s': embedder %s failed: %s", c->name,
-           c->emb_name, jiwa_strerror(rc));
+      /* the http embedder says which server and what went wrong */
+      if (strncmp(c->emb_name, "http:", 5) == 0 &&
+          jiwa_embed_http_errmsg()[0])
+        fail(rc, "collection '%s': %.400s", c->name,
+             jiwa_embed_http_errmsg());
+      else
+        fail(rc, "collection '%s': embedder %s failed: %s", c->name,
+             c->emb_name, jiwa_strerror(rc));
       goto out;
     }
     progress(pf, pud, "embed", at + k, m);

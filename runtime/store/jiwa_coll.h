@@ -66,36 +66,70 @@ typedef struct jiwa_coll jiwa_coll_t;
 /* ---- embedders ------------------------------------------------------------- */
 
 /**
- * One kind of embedder the config may name (`embedder = "hash"`).
- *
- * The registry is the static table in jiwa_coll.c (`embedder_kinds`). To
- * add the `http` embedder (OpenAI-compatible /v1/embeddings, batching):
- * implement a jiwa_embed_ops_t whose embed() sends the texts in batches
- * (curl easy handles are fine: embed() runs on a thread-pool or tool
- * thread, never on a loop), wrap it with jiwa_embed_new("http:<model>",
- * dim, ...), add a row {"http", 1, make_http} here, and give `make` its
- * settings (url, model, key_env, batch) from the collection's config
- * entry. `blocking = 1` makes text search refuse it on loop threads
- * (plugins then embed with jiwa_http_request and search by vector).
+ * Settings of an embedder, from a collection's config entry. Initialise
+ * with jiwa_coll_embedder_opts_init. Strings are borrowed for the call of
+ * jiwa_coll_embedder_new_opts (the embedder copies what it keeps).
  */
 typedef struct {
-  const char *kind; /**< config name: "hash" */
+  size_t size;             /**< sizeof(jiwa_coll_embedder_opts_t) */
+  uint32_t dim;            /**< 0 = the kind's default (hash: 512; http
+                                has none: required) */
+  const char *url;         /**< http: the full endpoint URL */
+  const char *model;       /**< http: the model name */
+  const char *api_key_env; /**< http: env variable with the key, or NULL */
+  uint32_t batch;          /**< http: texts per request; 0 = 64 */
+  uint32_t timeout_ms;     /**< http: per request; 0 = 30000 */
+} jiwa_coll_embedder_opts_t;
+
+/** @brief Zero settings with @c size set. */
+void jiwa_coll_embedder_opts_init(jiwa_coll_embedder_opts_t *o);
+
+/**
+ * One kind of embedder the config may name (`embedder = "hash"`).
+ *
+ * The registry is the static table in jiwa_coll.c (`embedder_kinds`); the
+ * config validates `embedder` against it (jiwa_coll_embedder_find), so it
+ * is the one list of kinds. Kinds: "hash" (jiwa_embed_hash_new, lexical,
+ * no network) and "http" (jiwa_embed_http_new: OpenAI-compatible
+ * /v1/embeddings with batching; needs url, model and dim). `blocking = 1`
+ * makes text search refuse it on loop threads (plugins then embed with
+ * jiwa_http_request and search by vector).
+ */
+typedef struct {
+  const char *kind; /**< config name: "hash", "http" */
   int blocking;     /**< 1 = embedding waits on the network */
-  /** Create an embedder of dimension @p dim (0 = its default). */
-  int (*make)(uint32_t dim, jiwa_embed_t **out);
+  /** Create an embedder from @p o (borrowed for the call). */
+  int (*make)(const jiwa_coll_embedder_opts_t *o, jiwa_embed_t **out);
 } jiwa_coll_embedder_kind_t;
 
 /** @brief The registry entry for @p kind, or NULL (unknown kind). */
 const jiwa_coll_embedder_kind_t *jiwa_coll_embedder_find(const char *kind);
 
+/** @brief The @p i-th registry entry (0-based), or NULL past the end. */
+const jiwa_coll_embedder_kind_t *jiwa_coll_embedder_at(size_t i);
+
 /**
- * @brief Create an embedder of registered kind @p kind.
- * @return 0 with *out (free with jiwa_embed_destroy, or hand it to
- *         jiwa_coll_open with own_embedder); JIWA_ENOENT (unknown kind: the
- *         message lists the known ones); JIWA_EINVAL (bad dim); JIWA_ENOMEM.
+ * @brief Create an embedder of registered kind @p kind with only a
+ * dimension (jiwa_coll_embedder_new_opts with everything else unset).
+ * @return as jiwa_coll_embedder_new_opts ("http" is JIWA_EINVAL here: it
+ *         needs a url and a model).
  */
 int jiwa_coll_embedder_new(const char *kind, uint32_t dim,
                            jiwa_embed_t **out);
+
+/**
+ * @brief Create an embedder of registered kind @p kind from @p o.
+ * @return 0 with *out (free with jiwa_embed_destroy, or hand it to
+ *         jiwa_coll_open with own_embedder); JIWA_ENOENT (unknown kind: the
+ *         message lists the known ones); JIWA_EINVAL (bad dim, missing or
+ *         bad url/model/batch/timeout); JIWA_ECONFIG (http: the key's
+ *         environment variable is not set); JIWA_EIO; JIWA_ENOMEM. The
+ *         message (jiwa_coll_errmsg) says what to fix; it never contains
+ *         an API key.
+ */
+int jiwa_coll_embedder_new_opts(const char *kind,
+                                const jiwa_coll_embedder_opts_t *o,
+                                jiwa_embed_t **out);
 
 /* ---- lifecycle --------------------------------------------------------------- */
 

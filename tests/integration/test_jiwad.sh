@@ -24,7 +24,7 @@ return {
 CONF
 }
 
-expect "default config is valid" 0 "is valid: 2 actors loaded" \
+expect "default config is valid" 0 "is valid: 7 actors loaded" \
   "$JIWAD" --check -c "$SRC/config/jiwa.lua"
 
 conf typo.lua 'runtime = { ask_timeout = 5 },'
@@ -47,8 +47,23 @@ expect "missing config file" 2 "nope.lua" "$JIWAD" --check -c "$T/nope.lua"
 expect "bad flag" 2 "usage" "$JIWAD" --frobnicate
 expect "plugin help lists settings" 0 "greeting" \
   "$JIWAD" --plugin-help echo -c "$SRC/config/jiwa.lua"
+# The shipped config with its offline models: mockllm on a port of its own
+# (the config's 8088 may be taken), the repository's scripts and knowledge.
+MOCK="$(dirname "$JIWAD")/tools/mockllm/mockllm"
+"$MOCK" --port 0 --port-file "$T/mock.port" --quiet 2>"$T/mock.log" &
+MOCKPID=$!
+for _ in $(seq 1 100); do [ -s "$T/mock.port" ] && break; sleep 0.05; done
+sed -e "s#127.0.0.1:8088#127.0.0.1:$(cat "$T/mock.port")#" \
+    -e "s#config_dir .. \"/..\"#\"$SRC\"#" \
+    -e "s#plugin_dir = \"../build/plugins\"#plugin_dir = \"$PLUGINS\"#" \
+    -e "s#state_dir = \"../build/state\"#state_dir = \"$T/state-demo\"#" \
+    "$SRC/config/jiwa.lua" >"$T/shipped.lua"
 expect "demo runs and exits" 0 "demo done" \
-  "$JIWAD" --demo-exit -c "$SRC/config/jiwa.lua"
+  "$JIWAD" --demo-exit -c "$T/shipped.lua"
+cp "$T/out" "$T/demo.out"
+expect "the demo's chat goes through the hybrid policy" 0 "[id, hybrid]" cat "$T/demo.out"
+expect "the demo hits the golden cache" 0 "[en, golden]" cat "$T/demo.out"
+kill "$MOCKPID"; wait "$MOCKPID" 2>/dev/null
 
 # A running daemon: SIGHUP reloads, SIGUSR1 logs stats, SIGTERM stops.
 conf run.lua 'log = { format = "json" }, actors = { { name = "echo", plugin = "echo" }, { name = "tpl", plugin = "template" } },'

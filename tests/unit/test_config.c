@@ -286,21 +286,24 @@ static void test_shipped_config(void **state) {
     skip();
   }
   assert_int_equal(rc, 0);
-  assert_int_equal(fx->conf.workers, 0);
+  assert_int_equal(fx->conf.workers, 2);
   assert_string_equal(fx->conf.log_level, "info");
   assert_string_equal(fx->conf.log_format, "text");
-  assert_int_equal(fx->conf.n_actors, 2);
-  assert_string_equal(fx->conf.actors[1].name, "hello");
-  assert_string_equal(fx->conf.chat_actor, "echo");
+  assert_int_equal(fx->conf.n_actors, 7);
+  assert_string_equal(fx->conf.chat_actor, "router0,router1");
   assert_int_equal(fx->conf.socket_max_frame, 4194304);
-  assert_string_equal(fx->conf.actors[0].name, "echo");
-  assert_string_equal(fx->conf.actors[0].plugin, "echo");
-  char g[16];
+  assert_string_equal(fx->conf.actors[0].name, "router0");
+  assert_string_equal(fx->conf.actors[0].plugin, "policy");
+  /* config_dir made the policy file absolute */
+  char file[1024];
   assert_int_equal(jiwa_mp_get_strcpy(fx->conf.actors[0].settings,
                                       fx->conf.actors[0].settings_len,
-                                      "greeting", g, sizeof g),
+                                      "file", file, sizeof file),
                    0);
-  assert_string_equal(g, "halo");
+  assert_true(file[0] == '/');
+  assert_contains(file, "/scripts/policies/hybrid.lua");
+  assert_string_equal(fx->conf.actors[2].name, "claude");
+  assert_string_equal(fx->conf.actors[2].plugin, "anthropic");
 }
 
 static void test_utf8_bom_is_skipped(void **state) {

@@ -5,10 +5,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* Print the `trace` of a chat reply (the policy's calls, in order, with
- * what was sent and what came back) as numbered lines; nothing when the
- * reply has none. @p full: whole bodies instead of one shortened line. */
-void cli_print_trace(FILE *out, const void *reply, size_t len, int full);
+/* Print the `trace` of a chat reply: a summary (language, golden hit or
+ * miss with its score, the insights injected with their scores, the memory
+ * used, the model and its timing), then the policy's calls in order with
+ * their timings; nothing when the reply has none. @p bodies: -1 no bodies,
+ * 0 what was sent and came back on one shortened line each, 1 whole. */
+void cli_print_trace(FILE *out, const void *reply, size_t len, int bodies);
 
 typedef struct {
   const char *file;       /* the policy script */

@@ -1061,7 +1061,7 @@ static void render_chat(const ctx_t *x, const jiwa_client_frame_t *f) {
   if (!st->last_nl)
     fputc('\n', stdout);
   if (x->o->explain)
-    cli_print_trace(stdout, f->body, f->body_len, 0);
+    cli_print_trace(stdout, f->body, f->body_len, -1);
 }
 
 /* ---- commands

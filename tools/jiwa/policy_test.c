@@ -67,7 +67,99 @@ static void get_s(const void *m, size_t n, const char *k, char *out,
     out[0] = 0;
 }
 
-void cli_print_trace(FILE *out, const void *reply, size_t len, int full) {
+/* The story of a chat in five lines, from the steps of known types:
+ * language, golden cache, insights, memory, model. */
+static void print_summary(FILE *out, const void *reply, size_t len,
+                          const uint8_t *steps, size_t sn) {
+  char lang[17] = "";
+  get_s(reply, len, "lang", lang, sizeof lang);
+  if (lang[0])
+    fprintf(out, "  language  %s\n", lang);
+  jiwa_mp_reader_t r;
+  jiwa_mp_item_t it;
+  jiwa_mp_reader_init(&r, steps, sn);
+  if (jiwa_mp_next(&r, &it) != 0 || it.type != JIWA_MP_ARRAY)
+    return;
+  for (uint32_t i = 0; i < it.v.count; i++) {
+    const uint8_t *s = r.p;
+    if (jiwa_mp_skip(&r) != 0)
+      return;
+    size_t n = (size_t)(r.p - s), gn = 0;
+    char type[64], actor[64], err[200];
+    double ms = 0, score = 0;
+    int ok = 0, hit = 0;
+    int64_t deltas = 0;
+    get_s(s, n, "type", type, sizeof type);
+    get_s(s, n, "actor", actor, sizeof actor);
+    get_s(s, n, "error", err, sizeof err);
+    jiwa_mp_get_double(s, n, "ms", &ms);
+    jiwa_mp_get_bool(s, n, "ok", &ok);
+    jiwa_mp_get_int(s, n, "deltas", &deltas);
+    const uint8_t *got = value_of(s, n, "got", &gn);
+    if (strcmp(type, "golden.lookup") == 0) {
+      char id[128] = "", match[16] = "";
+      if (got) {
+        jiwa_mp_get_bool(got, gn, "hit", &hit);
+        jiwa_mp_get_double(got, gn, "score", &score);
+        get_s(got, gn, "id", id, sizeof id);
+        get_s(got, gn, "match", match, sizeof match);
+      }
+      if (!ok)
+        fprintf(out, "  golden    not asked (%s)\n", err);
+      else if (hit)
+        fprintf(out, "  golden    hit %s, score %.2f, %s match (%.2f ms): no "
+                     "model call\n",
+                id, score, match, ms);
+      else
+        fprintf(out, "  golden    miss (%.2f ms)\n", ms);
+    } else if (strcmp(type, "rag.query") == 0) {
+      fprintf(out, "  insights  ");
+      size_t in;
+      const uint8_t *ins = got ? value_of(got, gn, "insights", &in) : NULL;
+      jiwa_mp_reader_t ir;
+      jiwa_mp_item_t ia;
+      int shown = 0;
+      if (ins) {
+        jiwa_mp_reader_init(&ir, ins, in);
+        if (jiwa_mp_next(&ir, &ia) == 0 && ia.type == JIWA_MP_ARRAY)
+          for (uint32_t k = 0; k < ia.v.count; k++) {
+            const uint8_t *e = ir.p;
+            if (jiwa_mp_skip(&ir) != 0)
+              break;
+            char iid[128] = "";
+            double sc = 0;
+            get_s(e, (size_t)(ir.p - e), "id", iid, sizeof iid);
+            jiwa_mp_get_double(e, (size_t)(ir.p - e), "score", &sc);
+            fprintf(out, "%s%s %.2f", shown++ ? ", " : "", iid, sc);
+          }
+      }
+      if (!ok)
+        fprintf(out, "none (%s)", err);
+      else if (!shown)
+        fprintf(out, "none needed");
+      fprintf(out, " (%.2f ms)\n", ms);
+    } else if (strcmp(type, "memory.get") == 0) {
+      char sum[160] = "";
+      if (got)
+        get_s(got, gn, "summary", sum, sizeof sum);
+      fprintf(out, "  memory    %s%s%s (%.2f ms)\n",
+              !ok ? "none: " : sum[0] ? "\"" : "nothing known yet",
+              !ok ? err : sum, ok && sum[0] ? "\"" : "", ms);
+    } else if (strcmp(type, "llm.complete") == 0 &&
+               strcmp(actor, "") != 0) {
+      if (ok)
+        fprintf(out, "  model     %s answered in %.2f ms, %lld streamed "
+                     "part(s)\n",
+                actor, ms, (long long)deltas);
+      else
+        fprintf(out, "  model     %s failed in %.2f ms: %s\n", actor, ms,
+                err);
+    }
+  }
+}
+
+void cli_print_trace(FILE *out, const void *reply, size_t len, int bodies) {
+  int full = bodies > 0;
   size_t tn;
   const uint8_t *t = value_of(reply, len, "trace", &tn);
   if (!t)
@@ -78,6 +170,11 @@ void cli_print_trace(FILE *out, const void *reply, size_t len, int full) {
   get_s(t, tn, "fallback", fallback, sizeof fallback);
   jiwa_mp_get_double(t, tn, "ms", &ms);
   fprintf(out, "explain: policy %s, %.2f ms\n", policy, ms);
+  size_t sn0;
+  const uint8_t *steps0 = value_of(t, tn, "steps", &sn0);
+  if (steps0)
+    print_summary(out, reply, len, steps0, sn0);
+  fprintf(out, "  calls:\n");
   size_t sn;
   const uint8_t *steps = value_of(t, tn, "steps", &sn);
   jiwa_mp_reader_t r;
@@ -116,7 +213,7 @@ void cli_print_trace(FILE *out, const void *reply, size_t len, int full) {
           fprintf(out, "  %lld deltas", (long long)deltas);
         fprintf(out, "  %s\n", ok ? "ok" : err);
         size_t bn;
-        const uint8_t *b = value_of(s, n, "sent", &bn);
+        const uint8_t *b = bodies >= 0 ? value_of(s, n, "sent", &bn) : NULL;
         if (b) {
           const char *ctx;
           size_t cl;
@@ -133,7 +230,7 @@ void cli_print_trace(FILE *out, const void *reply, size_t len, int full) {
           }
           print_json_line(out, "sent", b, bn, full);
         }
-        if ((b = value_of(s, n, "got", &bn)))
+        if (bodies >= 0 && (b = value_of(s, n, "got", &bn)))
           print_json_line(out, "got ", b, bn, full);
       }
     }
