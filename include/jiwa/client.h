@@ -199,10 +199,7 @@ void jiwa_client_close(jiwa_client_t *c);
 
 /* ---- text from a peer, for a person ------------------------------------ */
 
-/** @brief Length (1..4) of the valid UTF-8 character at @p s, or 0 when the
- *  bytes there are not one (overlong, surrogate, > U+10FFFF: RFC 3629).
- *  @p n (≥ 1) bounds the read. */
-size_t jiwa_utf8_len(const void *s, size_t n);
+/* jiwa_utf8_len(s, n): in jiwa/json.h (the SDK). */
 
 /** @brief Like jiwa_utf8_len, but 0 also for control characters (C0, DEL,
  *  C1): the length of one character that is safe to show on a terminal. */

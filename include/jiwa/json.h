@@ -109,6 +109,11 @@ int jiwa_json_to_mp(const char *json, size_t len, const jiwa_json_limits_t *lim,
  */
 int jiwa_mp_to_json(const void *mp, size_t len, char **out, size_t *outlen);
 
+/** @brief Length (1..4) of the valid UTF-8 character at @p s, or 0 when the
+ *  bytes there are not one (overlong, surrogate, > U+10FFFF: RFC 3629).
+ *  @p n (≥ 1) bounds the read. */
+size_t jiwa_utf8_len(const void *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,10 +40,11 @@
 /*
  * Length of the valid UTF-8 sequence at @p s (1..4), or 0 if the bytes there
  * are not one: overlong forms, surrogates and code points above U+10FFFF are
- * refused, as RFC 3629 says. (Same rule as jiwa_utf8_len in libjiwa_client,
- * which the SDK cannot link.)
+ * refused, as RFC 3629 says. Exported (jiwa/json.h): the client library and
+ * every other reader of UTF-8 use this one.
  */
-static size_t utf8_len(const uint8_t *s, size_t n) {
+size_t jiwa_utf8_len(const void *p, size_t n) {
+  const uint8_t *s = p;
   uint8_t b = s[0];
   if (b < 0x80)
     return 1;
@@ -73,6 +74,8 @@ static size_t utf8_len(const uint8_t *s, size_t n) {
       return 0;
   return need;
 }
+
+static size_t utf8_len(const uint8_t *s, size_t n) { return jiwa_utf8_len(s, n); }
 
 /*
  * The shortest of 15..17 significant digits that reads back as the same

@@ -17,6 +17,7 @@
 #include "jiwa_msg.h"
 #include "jiwa_rt.h"
 #include "jiwa_rt_int.h"
+#include "bench_util.h"
 
 #define REPEATS 5
 
@@ -41,22 +42,6 @@ static void gate_wait(gate_t *g) {
     pthread_cond_wait(&g->cv, &g->mu);
   g->done = 0;
   pthread_mutex_unlock(&g->mu);
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  for (int i = 0; i < n; i++)
-    for (int j = i + 1; j < n; j++)
-      if (v[j] < v[i]) {
-        double t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-      }
-  return v[n / 2];
 }
 
 /* ---- actors ------------------------------------------------------------- */

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "jiwa/frame.h"
+#include "bench_util.h"
 
 #define REPEATS 3
 #define CLIENTS 32
@@ -60,12 +61,6 @@ static const char *CHAT_TEXT =
 
 /* ---- utilities ------------------------------------------------------------------ */
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void die(const char *what) {
   fprintf(stderr, "bench_gateway: %s\n", what);
   if (g_jiwad > 0)
@@ -73,22 +68,6 @@ static void die(const char *what) {
   if (g_mock > 0)
     kill(g_mock, SIGTERM);
   exit(1);
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  for (int i = 0; i < n; i++)
-    for (int j = i + 1; j < n; j++)
-      if (v[j] < v[i]) {
-        double t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-      }
-  return v[n / 2];
 }
 
 static long rss_kb(pid_t pid) {

@@ -11,6 +11,7 @@
 
 #include "../../tests/common/jt_httpd.h"
 #include "jiwa_http.h"
+#include "bench_util.h"
 
 static jt_httpd_t srv;
 static char url[128];
@@ -19,12 +20,6 @@ static jiwa_http_t *H;
 static double *lat;
 static int n_total, n_started, n_done;
 static uint64_t t_start[64];
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

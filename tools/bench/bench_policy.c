@@ -31,32 +31,11 @@
 #include "jiwa_dryrun.h"
 #include "jiwa_log.h"
 #include "jiwa_rt.h"
+#include "bench_util.h"
 
 #define REPEATS 5
 
 static int N = 20000;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  for (int i = 0; i < n; i++)
-    for (int j = i + 1; j < n; j++)
-      if (v[j] < v[i]) {
-        double t = v[i];
-        v[i] = v[j];
-        v[j] = t;
-      }
-  return v[n / 2];
-}
 
 /* ---- the load generator -------------------------------------------------- */
 

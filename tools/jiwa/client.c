@@ -139,42 +139,6 @@ static int broken(const jiwa_client_t *c, char *err, size_t errlen) {
   return c->broken;
 }
 
-/*
- * Length of the valid UTF-8 sequence at @p s (1..4), or 0 if the bytes there
- * are not one: overlong forms, surrogates and code points above U+10FFFF are
- * refused, as RFC 3629 says.
- */
-size_t jiwa_utf8_len(const void *p, size_t n) {
-  const uint8_t *s = p;
-  uint8_t b = s[0];
-  if (b < 0x80)
-    return 1;
-  size_t need;
-  uint8_t lo = 0x80, hi = 0xbf;
-  if (b >= 0xc2 && b <= 0xdf) {
-    need = 2;
-  } else if (b >= 0xe0 && b <= 0xef) {
-    need = 3;
-    if (b == 0xe0)
-      lo = 0xa0; /* overlong */
-    else if (b == 0xed)
-      hi = 0x9f; /* surrogates */
-  } else if (b >= 0xf0 && b <= 0xf4) {
-    need = 4;
-    if (b == 0xf0)
-      lo = 0x90; /* overlong */
-    else if (b == 0xf4)
-      hi = 0x8f; /* above U+10FFFF */
-  } else {
-    return 0;
-  }
-  if (n < need || s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < need; i++)
-    if (s[i] < 0x80 || s[i] > 0xbf)
-      return 0;
-  return need;
-}
 
 size_t jiwa_text_char(const void *p, size_t n) {
   const uint8_t *s = p;
