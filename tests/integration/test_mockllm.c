@@ -34,6 +34,8 @@
 
 #include <cmocka.h>
 
+#include "../common/jt_mockllm.h"
+
 #include "jiwa/json.h"
 #include "jiwa/mp.h"
 
@@ -60,52 +62,11 @@ static int g_port;
 /* ---- the mockllm process
  * ------------------------------------------------------ */
 static pid_t spawn(const char *tag, const char *script, int *port) {
-  char pf[512], log[512];
-  snprintf(pf, sizeof pf, "%s/%s.port", g_dir, tag);
-  snprintf(log, sizeof log, "%s/%s.log", g_dir, tag);
-  unlink(pf);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0)
-      dup2(fd, 2);
-    if (script)
-      execl(g_bin, g_bin, "--port", "0", "--port-file", pf, "--script", script,
-            (char *)NULL);
-    else
-      execl(g_bin, g_bin, "--port", "0", "--port-file", pf, (char *)NULL);
-    _exit(127);
-  }
-  *port = 0;
-  for (int i = 0; i < 3000 && pid > 0; i++) { /* up to 30 s (ASan start) */
-    FILE *f = fopen(pf, "r");
-    if (f) {
-      int ok = fscanf(f, "%d", port) == 1;
-      fclose(f);
-      if (ok)
-        break;
-    }
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-      return -1;
-    usleep(10000);
-  }
-  return pid;
+  return jt_mockllm_start(g_bin, g_dir, tag, script, 0, port);
 }
 
 /* Signal @p pid and return its exit status (-1 if it did not exit). */
-static int stop(pid_t pid, int sig) {
-  kill(pid, sig);
-  for (int i = 0; i < 3000; i++) {
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    usleep(10000);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-  return -1;
-}
+static int stop(pid_t pid, int sig) { return jt_mockllm_stop(pid, sig); }
 
 static char *slurp(const char *path) {
   FILE *f = fopen(path, "rb");

@@ -30,6 +30,8 @@
 
 #include <cmocka.h>
 
+#include "../common/jt_mockllm.h"
+
 #include "../common/jt.h"
 #include "jiwa/json.h"
 #include "jiwa_config.h"
@@ -90,48 +92,10 @@ static void log_sink(int level, const char *line, void *ud) {
 /* ---- mockllm --------------------------------------------------------------------- */
 
 static pid_t mock_spawn(int *port) {
-  char pf[600], logf[600];
-  snprintf(pf, sizeof pf, "%s/mock.port", g_dir);
-  snprintf(logf, sizeof logf, "%s/mock.log", g_dir);
-  unlink(pf);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0)
-      dup2(fd, 2);
-    execl(g_bin, g_bin, "--port", "0", "--port-file", pf, "--quiet",
-          (char *)NULL);
-    _exit(127);
-  }
-  *port = 0;
-  for (int i = 0; i < 3000 && pid > 0; i++) { /* up to 30 s (ASan start) */
-    FILE *f = fopen(pf, "r");
-    if (f) {
-      int ok = fscanf(f, "%d", port) == 1;
-      fclose(f);
-      if (ok)
-        break;
-    }
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-      return -1;
-    usleep(10000);
-  }
-  return pid;
+  return jt_mockllm_start(g_bin, g_dir, "mock", NULL, 1, port);
 }
 
-static int mock_stop(pid_t pid) {
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 3000; i++) {
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    usleep(10000);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-  return -1;
-}
+static int mock_stop(pid_t pid) { return jt_mockllm_stop(pid, SIGTERM); }
 
 typedef struct {
   char *p;
