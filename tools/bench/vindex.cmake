@@ -9,7 +9,9 @@ set_target_properties(bench_vindex PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_B
 include(CheckLanguage)
 check_language(CXX)
 find_path(HNSWLIB_INCLUDE_DIR hnswlib/hnswlib.h)
-if(CMAKE_CXX_COMPILER AND HNSWLIB_INCLUDE_DIR)
+# Not in fuzzing builds: their project-wide clang flags
+# (-fsanitize=fuzzer-no-link) mean nothing to the C++ compiler CMake finds.
+if(CMAKE_CXX_COMPILER AND HNSWLIB_INCLUDE_DIR AND NOT JIWA_FUZZ)
   enable_language(CXX)
   add_executable(bench_hnswlib bench/bench_hnswlib.cpp)
   target_link_libraries(bench_hnswlib PRIVATE jiwa_vindex)
