@@ -31,8 +31,10 @@ local router = {
   file = root .. "/scripts/policies/hybrid.lua",
   fallback_actor = "claude",            -- the plain route when a script fails
   fallback_type = "llm.complete",
+  -- (the persona is set on the providers, which put it first in every
+  -- system prompt: not again here)
   vars = { main_model = "claude", secondary_model = "llama",
-           persona = persona, rag_k = 3, lookup_timeout_ms = 50 },
+           rag_k = 3, lookup_timeout_ms = 50 },
 }
 
 local function routers_and_plugins()
@@ -180,6 +182,19 @@ return {
       { name = "golden", embedder = "hash", dim = 512 },
     },
   },
+
+  -- The nightly worker and the batch classifier (plugins/nightly and
+  -- plugins/classifier READMEs; the job itself is scripts/jobs/nightly.lua).
+  -- Add them to the actors list, e.g.:
+  --   { name = "nightly", plugin = "nightly", config = {
+  --       schedule = "0 2 * * *",            -- cron, UTC; "" = on demand only
+  --       script = "scripts/jobs/nightly.lua",
+  --       alert_webhook = "",                -- a failed run's summary is POSTed here
+  --       convlog = "convlog", golden = "golden_cache", rag = "cultural_rag" } },
+  --   { name = "classifier", plugin = "classifier", config = {
+  --       primary = "claude", fallback = "llama" } },
+  -- `jiwa job run nightly --days 7 --max-golden 50 --regenerate-cultural`,
+  -- `jiwa job runs`, `jiwa clusters show`, `jiwa classify FILE.jsonl`.
 
   -- Plugin instances. Each entry:
   --   name        unique actor name, 1-63 characters of a-z 0-9 _ -

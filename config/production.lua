@@ -18,8 +18,10 @@ local router = {
   file = root .. "/scripts/policies/hybrid.lua",
   fallback_actor = "claude",
   fallback_type = "llm.complete",
+  -- (the persona is set on the providers, which put it first in every
+  -- system prompt: not again here)
   vars = { main_model = "claude", secondary_model = "llama",
-           persona = persona, rag_k = 3, lookup_timeout_ms = 50 },
+           rag_k = 3, lookup_timeout_ms = 50 },
 }
 
 return {

@@ -171,6 +171,99 @@ static void intent_text(int set, char *out, size_t cap) {
     snprintf(out, cap, "none");
 }
 
+/* ---- actions and objects ------------------------------------------------------ */
+
+/* What is done to what: "close" is not "open", "sell" is not "buy", a car
+ * is not a villa. Compared only when both sides name one (a question that
+ * names no action may still be the same question). */
+enum {
+  A_OPEN = 1 << 0,
+  A_CLOSE = 1 << 1,
+  A_BUY = 1 << 2,
+  A_SELL = 1 << 3,
+  A_RENT = 1 << 4,
+  A_EXTEND = 1 << 5,
+  A_CANCEL = 1 << 6,
+  A_CONVERT = 1 << 7,
+};
+static const char *const action_names[] = {"open",   "close",  "buy",
+                                           "sell",   "rent",   "extend",
+                                           "cancel", "convert"};
+static const phrase_t actions[] = {
+    {"open", A_OPEN}, {"opening", A_OPEN}, {"set up", A_OPEN},
+    {"setup", A_OPEN}, {"start", A_OPEN}, {"establish", A_OPEN},
+    {"incorporate", A_OPEN}, {"register", A_OPEN}, {"buka", A_OPEN},
+    {"membuka", A_OPEN}, {"mendirikan", A_OPEN}, {"dirikan", A_OPEN},
+    {"pendirian", A_OPEN}, {"bikin", A_OPEN}, {"aprire", A_OPEN},
+    {"apro", A_OPEN}, {"apre", A_OPEN}, {"aprono", A_OPEN},
+    {"costituire", A_OPEN}, {"avviare", A_OPEN},
+    {"fondare", A_OPEN}, {"close", A_CLOSE}, {"closing", A_CLOSE},
+    {"shut down", A_CLOSE}, {"dissolve", A_CLOSE}, {"liquidate", A_CLOSE},
+    {"deregister", A_CLOSE}, {"wind down", A_CLOSE}, {"tutup", A_CLOSE},
+    {"menutup", A_CLOSE}, {"membubarkan", A_CLOSE}, {"bubarkan", A_CLOSE},
+    {"likuidasi", A_CLOSE}, {"chiudere", A_CLOSE}, {"chiude", A_CLOSE},
+    {"chiudo", A_CLOSE}, {"chiudono", A_CLOSE}, {"sciogliere", A_CLOSE},
+    {"liquidare", A_CLOSE},
+    {"buy", A_BUY}, {"buying", A_BUY}, {"purchase", A_BUY}, {"beli", A_BUY},
+    {"membeli", A_BUY}, {"comprare", A_BUY}, {"compro", A_BUY},
+    {"acquistare", A_BUY}, {"sell", A_SELL}, {"selling", A_SELL},
+    {"jual", A_SELL}, {"menjual", A_SELL}, {"vendere", A_SELL},
+    {"vendo", A_SELL}, {"rent", A_RENT}, {"lease", A_RENT},
+    {"sewa", A_RENT}, {"menyewa", A_RENT}, {"affittare", A_RENT},
+    {"affitto", A_RENT}, {"noleggiare", A_RENT}, {"extend", A_EXTEND},
+    {"renew", A_EXTEND}, {"extension", A_EXTEND}, {"renewal", A_EXTEND},
+    {"perpanjang", A_EXTEND}, {"memperpanjang", A_EXTEND},
+    {"perpanjangan", A_EXTEND}, {"rinnovare", A_EXTEND},
+    {"rinnovo", A_EXTEND}, {"prorogare", A_EXTEND}, {"cancel", A_CANCEL},
+    {"revoke", A_CANCEL}, {"membatalkan", A_CANCEL}, {"batalkan", A_CANCEL},
+    {"cabut", A_CANCEL}, {"annullare", A_CANCEL}, {"revocare", A_CANCEL},
+    {"convert", A_CONVERT}, {"switch", A_CONVERT}, {"transfer", A_CONVERT},
+    {"mengubah", A_CONVERT}, {"alih", A_CONVERT}, {"convertire", A_CONVERT},
+    {NULL, 0}};
+
+enum {
+  O_PROPERTY = 1 << 0,
+  O_VEHICLE = 1 << 1,
+  O_COMPANY = 1 << 2,
+  O_PERSON_VISA = 1 << 3,
+};
+static const char *const object_names[] = {"property", "vehicle", "company",
+                                           "residence"};
+static const phrase_t objects[] = {
+    {"land", O_PROPERTY}, {"villa", O_PROPERTY}, {"house", O_PROPERTY},
+    {"home", O_PROPERTY}, {"apartment", O_PROPERTY},
+    {"property", O_PROPERTY}, {"tanah", O_PROPERTY}, {"rumah", O_PROPERTY},
+    {"properti", O_PROPERTY}, {"apartemen", O_PROPERTY},
+    {"casa", O_PROPERTY}, {"terreno", O_PROPERTY}, {"immobile", O_PROPERTY},
+    {"immobili", O_PROPERTY}, {"appartamento", O_PROPERTY},
+    {"car", O_VEHICLE}, {"motorbike", O_VEHICLE}, {"scooter", O_VEHICLE},
+    {"motorcycle", O_VEHICLE}, {"mobil", O_VEHICLE}, {"motor", O_VEHICLE},
+    {"macchina", O_VEHICLE}, {"auto", O_VEHICLE}, {"moto", O_VEHICLE},
+    {"motorino", O_VEHICLE}, {"company", O_COMPANY}, {"business", O_COMPANY},
+    {"perusahaan", O_COMPANY}, {"usaha", O_COMPANY}, {"societa", O_COMPANY},
+    {"azienda", O_COMPANY}, {"impresa", O_COMPANY}, {"pt", O_COMPANY},
+    {"pma", O_COMPANY}, {NULL, 0}};
+
+/* The classes of @p table named in the text (words are not consumed). */
+static int classes_of(const words_t *w, const phrase_t *table) {
+  int found = 0;
+  for (size_t i = 0; i < w->n; i++)
+    for (const phrase_t *p = table; p->phrase; p++)
+      if (phrase_at(w, i, p->phrase))
+        found |= p->intent;
+  return found;
+}
+
+static void class_text(int set, const char *const *names, int n, char *out,
+                       size_t cap) {
+  size_t k = 0;
+  out[0] = 0;
+  for (int b = 0; b < n; b++)
+    if (set & (1 << b))
+      k += (size_t)snprintf(out + k, k < cap ? cap - k : 0, "%s%s",
+                            k ? "+" : "", names[b]);
+}
+
 /* ---- content words ------------------------------------------------------------ */
 
 static const char *const courtesy[] = {
@@ -297,6 +390,22 @@ int jiwa_guard_check(const char *query, size_t qlen, const char *lang_q,
     snprintf(w, sizeof w, "intent differs: the query asks %s, the cached "
                           "question %s",
              x, y);
+    goto out;
+  }
+
+  int aa = classes_of(&a, actions), ab = classes_of(&b, actions);
+  int oa = classes_of(&a, objects), ob = classes_of(&b, objects);
+  if ((aa && ab && aa != ab) || (oa && ob && oa != ob)) {
+    char x[96], y[96];
+    int act = aa && ab && aa != ab;
+    class_text(act ? aa : oa, act ? action_names : object_names, act ? 8 : 4,
+               x, sizeof x);
+    class_text(act ? ab : ob, act ? action_names : object_names, act ? 8 : 4,
+               y, sizeof y);
+    *verdict = JIWA_GUARD_INTENT;
+    snprintf(w, sizeof w, "%s differs: the query %s %s, the cached question "
+                          "%s",
+             act ? "action" : "object", act ? "asks to" : "is about", x, y);
     goto out;
   }
 
