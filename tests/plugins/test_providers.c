@@ -387,8 +387,8 @@ static void ask(res_t *r, const char *actor, const char *json,
 }
 
 static const char *fstr(res_t *r, const char *path, char *buf, size_t cap) {
-  const char *s;
-  size_t n;
+  const char *s = "";
+  size_t n = 0;
   if (!r->body || llm_mp_str(r->body, r->blen, path, &s, &n) != 0)
     fail_msg("final has no string '%s' (%s)", path,
              r->kind == JIWA_MSG_ERROR ? r->err : "reply");
