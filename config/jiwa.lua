@@ -61,6 +61,21 @@ local function routers_and_plugins()
                                 root .. "/config/knowledge/insights_it.jsonl" } } },
     -- `jiwa knowledge import|search|stats`
     { name = "knowledge", plugin = "knowledge" },
+    -- every chat, logged off the hot path (`jiwa conversations export`)
+    { name = "convlog", plugin = "convlog", config = { retention_days = 90 } },
+    -- per-user memory: a summary in the model's context (`jiwa memory show`)
+    { name = "memory", plugin = "memory" },
+    -- after a conversation, the secondary model extracts the user's profile
+    { name = "jiwa_enricher", plugin = "jiwa_enricher",
+      config = { model = "llama", debounce_ms = 3000 } },
+    -- the secondary model answers a sample in the background, compared
+    { name = "shadow", plugin = "shadow",
+      config = { model = "llama", rate = 0.2, rates = { golden = 0 } } },
+    -- the nightly job (scripts/jobs/nightly.lua) and the batch classifier
+    { name = "nightly", plugin = "nightly",
+      config = { schedule = "0 2 * * *",
+                 script = root .. "/scripts/jobs/nightly.lua" } },
+    { name = "classifier", plugin = "classifier" },
   }
 end
 
@@ -183,16 +198,9 @@ return {
     },
   },
 
-  -- The nightly worker and the batch classifier (plugins/nightly and
-  -- plugins/classifier READMEs; the job itself is scripts/jobs/nightly.lua).
-  -- Add them to the actors list, e.g.:
-  --   { name = "nightly", plugin = "nightly", config = {
-  --       schedule = "0 2 * * *",            -- cron, UTC; "" = on demand only
-  --       script = "scripts/jobs/nightly.lua",
-  --       alert_webhook = "",                -- a failed run's summary is POSTed here
-  --       convlog = "convlog", golden = "golden_cache", rag = "cultural_rag" } },
-  --   { name = "classifier", plugin = "classifier", config = {
-  --       primary = "claude", fallback = "llama" } },
+  -- The nightly worker (plugins/nightly README; the job itself is
+  -- scripts/jobs/nightly.lua) runs at 02:00 UTC; `alert_webhook` in its
+  -- config POSTs a failed run's summary. On demand:
   -- `jiwa job run nightly --days 7 --max-golden 50 --regenerate-cultural`,
   -- `jiwa job runs`, `jiwa clusters show`, `jiwa classify FILE.jsonl`.
 

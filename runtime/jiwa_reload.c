@@ -112,13 +112,15 @@ static void drain_tick(uv_timer_t *t) { jiwa__gen_check(t->data); }
 void jiwa__gen_retire(jiwa_gen_t *g, int call_drain, int force) {
   jiwa_arec_t *a = g->rec;
   g->state = GEN_RETIRED;
-  g->forced = force;
   g->next_retired = a->retired;
   a->retired = g;
   atomic_fetch_add(&a->n_retired, 1);
   g->drain_deadline = jiwa__now_us() / 1000u + a->rt->o.drain_timeout_ms;
+  /* drain before being cut short: at shutdown it is the plugin's last
+   * chance to hand buffered writes to the store, and those are awaited */
   if (call_drain && g->inited && g->desc->drain)
     g->desc->drain(g, g->ctx);
+  g->forced = force;
   /* Owed asks can expire on the asker's side without any event here, so a
    * retired generation polls until it is finished. */
   g->drain_timer = malloc(sizeof *g->drain_timer);

@@ -2198,8 +2198,8 @@ static void stop_actors_call(jiwa_worker_t *w, void *ud) {
     flush_park(a, JIWA_ESHUTDOWN);
     jiwa_gen_t *g = a->cur;
     a->cur = NULL;
-    if (g)
-      jiwa__gen_retire(g, 0, 1);
+    if (g) /* drain (flush buffered writes), then cut short */
+      jiwa__gen_retire(g, 1, 1);
     /* older versions still draining: cut them short too */
     for (jiwa_gen_t *r = a->retired; r; r = r->next_retired)
       r->forced = 1;

@@ -332,6 +332,13 @@ static int setup(void **state) {
   ok &= replace(&conf, "plugin_dir = \"../build/plugins\"", tmp);
   snprintf(tmp, sizeof tmp, "state_dir = \"%s/state\"", g_dir);
   ok &= replace(&conf, "state_dir = \"../build/state\"", tmp);
+  /* the background model calls (shadow sampling, the enricher after its
+   * debounce) are switched off: provider call counts and the last request
+   * logged by mockllm must be the chat's own */
+  ok &= replace(&conf, "model = \"llama\", rate = 0.2,",
+                "model = \"llama\", rate = 0,");
+  ok &= replace(&conf, "model = \"llama\", debounce_ms = 3000",
+                "model = \"llama\", debounce_ms = 3600000");
   if (!ok) {
     fprintf(stderr, "config/jiwa.lua changed: a substitution failed\n");
     free(conf);

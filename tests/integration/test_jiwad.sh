@@ -24,7 +24,7 @@ return {
 CONF
 }
 
-expect "default config is valid" 0 "is valid: 7 actors loaded" \
+expect "default config is valid" 0 "is valid: 13 actors loaded" \
   "$JIWAD" --check -c "$SRC/config/jiwa.lua"
 
 conf typo.lua 'runtime = { ask_timeout = 5 },'

@@ -289,7 +289,7 @@ static void test_shipped_config(void **state) {
   assert_int_equal(fx->conf.workers, 2);
   assert_string_equal(fx->conf.log_level, "info");
   assert_string_equal(fx->conf.log_format, "text");
-  assert_int_equal(fx->conf.n_actors, 7);
+  assert_int_equal(fx->conf.n_actors, 13);
   assert_string_equal(fx->conf.chat_actor, "router0,router1");
   assert_int_equal(fx->conf.socket_max_frame, 4194304);
   assert_string_equal(fx->conf.actors[0].name, "router0");
