@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 
 #include "../common/jt.h"
+#define JT_MOCKLLM_HTTP
 #include "../common/jt_mockllm.h"
 #include "jiwa/client.h"
 #include "jiwa/json.h"
@@ -111,50 +112,15 @@ static int sub(const void *buf, size_t len, const char *key, const void **p,
 
 /* ---- mockllm control (libcurl) -------------------------------------------- */
 
-typedef struct {
-  char *p;
-  size_t n;
-} buf_t;
-
-static size_t on_body(char *d, size_t s, size_t n, void *ud) {
-  buf_t *b = ud;
-  char *nb = realloc(b->p, b->n + s * n + 1);
-  if (!nb)
-    return 0;
-  b->p = nb;
-  memcpy(b->p + b->n, d, s * n);
-  b->n += s * n;
-  b->p[b->n] = '\0';
-  return s * n;
-}
-
 /* @p method @p path on mockllm; returns the body (free it). */
 static char *mock_http(const char *method, const char *path, const char *body) {
-  CURL *e = curl_easy_init();
-  assert_non_null(e);
-  char url[256];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-  buf_t b = {calloc(1, 1), 0};
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-  struct curl_slist *h = NULL;
-  if (body) {
-    h = curl_slist_append(h, "Content-Type: application/json");
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  }
-  CURLcode rc = curl_easy_perform(e);
-  long status = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(e);
-  if (rc != CURLE_OK || status != 200)
-    fail_msg("mockllm %s %s: curl %d, HTTP %ld: %s", method, path, (int)rc,
-             status, b.p);
-  return b.p;
+  long status;
+  int rc;
+  char *b = jt_mockllm_http(g_port, method, path, body, &status, &rc);
+  if (rc != 0 || status != 200)
+    fail_msg("mockllm %s %s: curl %d, status %ld: %s", method, path, rc,
+             status, b ? b : "");
+  return b;
 }
 
 /* Provider requests mockllm has seen on @p route ("anthropic", "openai"). */

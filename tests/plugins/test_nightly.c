@@ -40,6 +40,8 @@
 #include <cmocka.h>
 
 #include "../common/jt.h"
+#define JT_MOCKLLM_HTTP
+#include "../common/jt_mockllm.h"
 #include "jiwa/json.h"
 #include "jiwa_cluster.h"
 #include "jiwa_coll.h"
@@ -68,85 +70,20 @@ static void sleep_ms(unsigned ms) {
 /* ---- mockllm ------------------------------------------------------------- */
 
 static pid_t mock_spawn(int *port) {
-  char pf[600], logf[600];
-  snprintf(pf, sizeof pf, "%s/mock.port", g_dir);
-  snprintf(logf, sizeof logf, "%s/mock.log", g_dir);
-  unlink(pf);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0)
-      dup2(fd, 2);
-    execl(g_bin, g_bin, "--port", "0", "--port-file", pf, "--quiet",
-          (char *)NULL);
-    _exit(127);
-  }
-  *port = 0;
-  for (int i = 0; i < 3000 && pid > 0; i++) {
-    FILE *f = fopen(pf, "r");
-    if (f) {
-      int ok = fscanf(f, "%d", port) == 1;
-      fclose(f);
-      if (ok)
-        break;
-    }
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-      return -1;
-    usleep(10000);
-  }
-  return pid;
+  return jt_mockllm_start(g_bin, g_dir, "mock", NULL, 1, port);
 }
 
-static void mock_stop(pid_t pid) {
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 3000; i++) {
-    int st;
-    if (waitpid(pid, &st, WNOHANG) == pid)
-      return;
-    usleep(10000);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, NULL, 0);
-}
+static void mock_stop(pid_t pid) { jt_mockllm_stop(pid, SIGTERM); }
 
-typedef struct {
-  char *p;
-  size_t n;
-} mem_t;
-
-static size_t mem_write(char *d, size_t s, size_t n, void *ud) {
-  mem_t *m = ud;
-  char *p = realloc(m->p, m->n + s * n + 1);
-  if (!p)
-    return 0;
-  m->p = p;
-  memcpy(m->p + m->n, d, s * n);
-  m->n += s * n;
-  m->p[m->n] = '\0';
-  return s * n;
-}
-
+/* One control request to mockllm (its body is not needed). */
 static void mock_http(const char *method, const char *path, const char *body) {
-  CURL *e = curl_easy_init();
-  char url[256];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-  mem_t m = {calloc(1, 1), 0};
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  if (body)
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, mem_write);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &m);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-  CURLcode rc = curl_easy_perform(e);
-  long status = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(e);
-  if (rc != CURLE_OK || status != 200)
-    fail_msg("mockllm %s %s: curl %d, status %ld: %s", method, path, (int)rc,
-             status, m.p);
-  free(m.p);
+  long status;
+  int rc;
+  char *b = jt_mockllm_http(g_port, method, path, body, &status, &rc);
+  if (rc != 0 || status != 200)
+    fail_msg("mockllm %s %s: curl %d, status %ld: %s", method, path, rc,
+             status, b ? b : "");
+  free(b);
 }
 
 /* ---- the webhook receiver ---------------------------------------------------

@@ -30,6 +30,7 @@
 
 #include <cmocka.h>
 
+#define JT_MOCKLLM_HTTP
 #include "../common/jt_mockllm.h"
 
 #include "../common/jt.h"
@@ -97,44 +98,15 @@ static pid_t mock_spawn(int *port) {
 
 static int mock_stop(pid_t pid) { return jt_mockllm_stop(pid, SIGTERM); }
 
-typedef struct {
-  char *p;
-  size_t n;
-} mem_t;
-
-static size_t mem_write(char *d, size_t s, size_t n, void *ud) {
-  mem_t *m = ud;
-  char *p = realloc(m->p, m->n + s * n + 1);
-  if (!p)
-    return 0;
-  m->p = p;
-  memcpy(m->p + m->n, d, s * n);
-  m->n += s * n;
-  m->p[m->n] = '\0';
-  return s * n;
-}
-
 /* One control request to mockllm; returns the body (free it). */
 static char *mock_http(const char *method, const char *path, const char *body) {
-  CURL *e = curl_easy_init();
-  char url[256];
-  snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-  mem_t m = {calloc(1, 1), 0};
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-  if (body)
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, mem_write);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &m);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 10000L);
-  CURLcode rc = curl_easy_perform(e);
-  long status = 0;
-  curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(e);
-  if (rc != CURLE_OK || status != 200)
-    fail_msg("mockllm %s %s: curl %d, status %ld: %s", method, path, (int)rc,
-             status, m.p);
-  return m.p;
+  long status;
+  int rc;
+  char *b = jt_mockllm_http(g_port, method, path, body, &status, &rc);
+  if (rc != 0 || status != 200)
+    fail_msg("mockllm %s %s: curl %d, status %ld: %s", method, path, rc,
+             status, b ? b : "");
+  return b;
 }
 
 static void mock_reset(void) { free(mock_http("POST", "/_mock/reset", "{}")); }
