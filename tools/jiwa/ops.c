@@ -472,7 +472,8 @@ static void show_rows(const uint8_t *rows, size_t n, const char *columns) {
   if (jiwa_mp_next(&r, &it) != 0 || it.type != JIWA_MP_ARRAY)
     return;
   if (it.v.count == 0) {
-    printf("(none)\n");
+    if (columns) /* a table for people; JSON lines stay machine-readable */
+      printf("(none)\n");
     return;
   }
   for (uint32_t i = 0; i < it.v.count; i++) {
