@@ -208,7 +208,8 @@ static inline int rec_parse(const void *buf, size_t len, int strict, rec_t *r,
     case T_TIME:
     case T_TIMEMS: {
       int64_t t = -1;
-      if (v.type == JIWA_MP_UINT && v.v.u < ((uint64_t)1 << 52))
+      /* up to the end of year 9999: what an ISO-8601 time can write back */
+      if (v.type == JIWA_MP_UINT && v.v.u <= UINT64_C(253402300799999))
         t = (int64_t)v.v.u;
       else if (v.type == JIWA_MP_STR && rec_fields[f].type == T_TIME &&
                convk_iso_parse(v.v.s.ptr, v.v.s.len, &t) != 0)
